@@ -1,0 +1,61 @@
+# Sentinel: the two commands of README.md, and the steps they share.
+#   make run    install, then the service, its worker, a sandbox PostgreSQL and Redis
+#   make test   install, then lint, then the whole suite
+#   make bench  install, then the benchmarks (never part of make test)
+
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+PIP := $(PY) -m pip --disable-pip-version-check -q
+PICO := node_modules/@picocss/pico/css/pico.min.css
+
+.PHONY: run test lint format bench install-run install-test system-run system-test assets clean
+
+run: install-run
+	$(PY) -m sentinel.devserver
+
+test: install-test lint
+	$(PY) -m pytest
+
+bench: install-test
+	$(PY) bench/run.py
+
+lint: install-test
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+format: install-test
+	$(VENV)/bin/ruff check --fix .
+	$(VENV)/bin/ruff format .
+
+install-run: system-run $(VENV)/.runtime assets
+install-test: system-test $(VENV)/.dev assets
+
+# Debian packages: installed as root when missing, else named for the user.
+system-run:
+	@sh bin/system-deps redis-server npm
+system-test:
+	@sh bin/system-deps redis-server npm chromium
+
+$(VENV)/.runtime: requirements.txt
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PIP) install -r requirements.txt
+	touch $@
+
+$(VENV)/.dev: requirements.txt requirements-dev.txt
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PIP) install -r requirements-dev.txt
+	touch $(VENV)/.runtime $@
+
+assets: static/vendor/pico.min.css
+
+node_modules/.package-lock.json: package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+static/vendor/pico.min.css: node_modules/.package-lock.json
+	mkdir -p static/vendor
+	cp $(PICO) $@
+
+clean:
+	rm -rf $(VENV) node_modules static/vendor .pytest_cache .ruff_cache

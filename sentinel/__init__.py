@@ -1,0 +1,120 @@
+"""Sentinel: a PostgreSQL agent serving the temBoard agent API, with a web UI."""
+
+import datetime
+import os
+import sys
+
+from flask import Flask
+from werkzeug.middleware.proxy_fix import ProxyFix
+
+from . import config as config_module
+from . import logs, state
+from .errors import NotReady
+
+__version__ = "0.1.0"
+
+
+def create_app(config=None):
+    """Build the application. `config` overrides settings (tests use it).
+
+    Nothing here runs at import time; the factory reads the configuration,
+    brings the state database's schema up to date and binds everything.
+    """
+    settings = config_module.load(overrides=config)
+    app = Flask(
+        __name__,
+        template_folder=str(config_module.PROJECT_ROOT / "templates"),
+        static_folder=str(config_module.PROJECT_ROOT / "static"),
+    )
+    configure_app(app, settings)
+    logs.configure(settings["log_level"])
+    register_state(app)
+    register_extensions(app)
+    register_blueprints(app)
+    register_errorhandlers(app)
+    register_commands(app)
+    app.extensions["sentinel.started_at"] = datetime.datetime.now().replace(microsecond=0)
+    app.extensions["sentinel.pid"] = os.getpid()
+    return app
+
+
+def create_app_or_exit(config=None):
+    """create_app() for entry points: a bad configuration or an unreachable
+    state database stops the process with one line naming it, not a traceback."""
+    try:
+        return create_app(config)
+    except (config_module.ConfigError, NotReady) as exc:
+        print(f"sentinel: {exc}", file=sys.stderr)
+        raise SystemExit(2) from None
+
+
+def configure_app(app, settings):
+    app.config.update(
+        SENTINEL=settings,
+        SECRET_KEY=settings["secret_key"],
+        MAX_CONTENT_LENGTH=settings["max_body_size"],
+        SESSION_COOKIE_NAME="sentinel",
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Lax",
+        SESSION_COOKIE_SECURE=settings["cookie_secure"],
+        PERMANENT_SESSION_LIFETIME=datetime.timedelta(seconds=settings["session_timeout"]),
+        JSON_SORT_KEYS=False,
+        WTF_CSRF_TIME_LIMIT=None,  # the token lives as long as the signed-in session
+    )
+    app.json.sort_keys = False
+    if settings["trusted_proxies"]:
+        count = settings["trusted_proxies"]
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=count, x_proto=count, x_host=count)
+
+
+def register_state(app):
+    """Bind the models to the configured state database and migrate it."""
+    settings = app.config["SENTINEL"]
+    db = state.bind(settings["database"])
+    try:
+        state.migrate(db, settings["state_dir"])
+    except Exception as exc:
+        raise NotReady(f"state database unavailable: {str(exc).strip()}") from exc
+    finally:
+        # Close every pooled connection: gunicorn forks its workers after this.
+        db.close_all()
+
+    @app.teardown_appcontext
+    def release_state_connection(exc):
+        if not state.database.is_closed():
+            state.database.close()
+
+
+def register_extensions(app):
+    from .extensions import csrf, login_manager, postgres, redis
+
+    postgres.init_app(app)
+    redis.init_app(app)
+    csrf.init_app(app)
+    login_manager.init_app(app)
+
+
+def register_blueprints(app):
+    from .api import core
+    from .extensions import csrf
+    from .web import views
+
+    app.extensions["sentinel.plugins"] = []
+    app.extensions["sentinel.nav"] = [("Home", "web.home")]
+    for blueprint in (core.blueprint,):
+        csrf.exempt(blueprint)  # API callers authenticate by header, not cookie
+        app.register_blueprint(blueprint)
+    app.register_blueprint(views.blueprint)
+    app.register_blueprint(views.root)
+
+
+def register_errorhandlers(app):
+    from .api import errors
+
+    errors.register(app)
+
+
+def register_commands(app):
+    from . import cli
+
+    cli.register(app)

@@ -1,0 +1,1 @@
+"""The agent REST API: one blueprint per area, all answering JSON."""

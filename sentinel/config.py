@@ -1,0 +1,226 @@
+"""Sentinel's settings: a TOML file overridden by SENTINEL_* environment variables.
+
+Every setting is declared once in SETTINGS with its default and its parser, so
+the file, the environment and the error messages all speak of the same names.
+A bad value raises ConfigError whose text names the setting, for the service to
+print as one line at start.
+"""
+
+import os
+import secrets
+import socket
+import tempfile
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import psycopg2.extensions
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_CONFIG_FILE = "/etc/sentinel/sentinel.conf"
+ENV_PREFIX = "SENTINEL_"
+
+
+class ConfigError(Exception):
+    """A setting is missing, unreadable or out of range; the text names it."""
+
+
+@dataclass(frozen=True)
+class Setting:
+    name: str
+    default: object
+    parse: object  # callable(str-or-toml-value) -> value, raising ValueError
+    help: str
+
+    @property
+    def env(self):
+        return ENV_PREFIX + self.name.upper()
+
+
+def _text(value):
+    if not isinstance(value, str):
+        raise ValueError("expected a string")
+    return value
+
+
+def _integer(low, high=None):
+    def parse(value):
+        if isinstance(value, bool):
+            raise ValueError("expected an integer")
+        try:
+            number = int(value)
+        except (TypeError, ValueError):
+            raise ValueError(f"expected an integer, got {value!r}") from None
+        if number < low or (high is not None and number > high):
+            bounds = f"between {low} and {high}" if high is not None else f">= {low}"
+            raise ValueError(f"must be {bounds}, got {number}")
+        return number
+
+    return parse
+
+
+def _boolean(value):
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in ("1", "true", "yes", "on"):
+        return True
+    if text in ("0", "false", "no", "off"):
+        return False
+    raise ValueError(f"expected true or false, got {value!r}")
+
+
+def _bind(value):
+    host, sep, port = _text(value).rpartition(":")
+    if not sep or not host:
+        raise ValueError(f"expected HOST:PORT, got {value!r}")
+    _integer(1, 65535)(port)
+    return value
+
+
+def _dsn(value):
+    try:
+        psycopg2.extensions.parse_dsn(_text(value))
+    except psycopg2.ProgrammingError as exc:
+        raise ValueError(f"invalid connection string: {str(exc).strip()}") from None
+    return value
+
+
+def _redis_url(value):
+    scheme = urlsplit(_text(value)).scheme
+    if scheme not in ("redis", "rediss", "unix"):
+        raise ValueError(f"expected a redis://, rediss:// or unix:// URL, got {value!r}")
+    return value
+
+
+def _database_url(value):
+    text = _text(value)
+    if text and urlsplit(text).scheme not in ("sqlite", "postgresql", "postgres"):
+        raise ValueError(f"expected sqlite:///PATH or postgresql://..., got {value!r}")
+    return text
+
+
+def _log_level(value):
+    level = _text(value).upper()
+    if level not in ("DEBUG", "INFO", "WARNING", "ERROR"):
+        raise ValueError(f"expected DEBUG, INFO, WARNING or ERROR, got {value!r}")
+    return level
+
+
+SETTINGS = (
+    Setting("pg_dsn", "", _dsn, "managed instance, libpq URL or keyword string"),
+    Setting("pg_data", "", _text, "data directory of the managed instance"),
+    Setting("pg_ctl", "", _text, "pg_ctl command template for administration"),
+    Setting("redis_url", "redis://127.0.0.1:6379/0", _redis_url, "Redis for RQ"),
+    Setting("database", "", _database_url, "Sentinel's own state (default SQLite)"),
+    Setting("state_dir", str(PROJECT_ROOT / "var"), _text, "state directory"),
+    Setting("bind", "127.0.0.1:2345", _bind, "HOST:PORT gunicorn listens on"),
+    Setting("secret_key", "", _text, "signs cookies; generated when empty"),
+    Setting("admin_password", "", _text, "password of 'admin' for make run"),
+    Setting("agent_key", "", _text, "key read-only routes accept as ?key="),
+    Setting("hostname", "", _text, "name reported by /discover (default FQDN)"),
+    Setting("session_timeout", 3600, _integer(60, 7 * 86400), "idle seconds"),
+    Setting("statement_timeout", 5000, _integer(100), "ms, monitoring sessions"),
+    Setting("lock_timeout", 1000, _integer(10), "ms, monitoring sessions"),
+    Setting("connect_timeout", 5, _integer(1, 60), "s, connecting to PostgreSQL"),
+    Setting("pg_pool_size", 3, _integer(1, 10), "connections per process"),
+    Setting("login_max_failures", 5, _integer(1), "failures per username"),
+    Setting("login_max_failures_per_address", 20, _integer(1), "per client"),
+    Setting("login_failure_window", 300, _integer(10), "seconds"),
+    Setting("max_body_size", 1024 * 1024, _integer(1024), "bytes"),
+    Setting("cookie_secure", False, _boolean, "send cookies over HTTPS only"),
+    Setting("trusted_proxies", 0, _integer(0, 5), "reverse proxies in front"),
+    Setting("log_level", "INFO", _log_level, "DEBUG, INFO, WARNING, ERROR"),
+)
+BY_NAME = {setting.name: setting for setting in SETTINGS}
+
+
+def config_path(environ=None):
+    environ = os.environ if environ is None else environ
+    return environ.get(ENV_PREFIX + "CONFIG") or DEFAULT_CONFIG_FILE
+
+
+def _read_file(path):
+    try:
+        with open(path, "rb") as handle:
+            data = tomllib.load(handle)
+    except FileNotFoundError:
+        return {}
+    except PermissionError:
+        raise ConfigError(f"SENTINEL_CONFIG: cannot read {path}: permission denied") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"SENTINEL_CONFIG: {path} is not valid TOML: {exc}") from None
+    unknown = sorted(set(data) - set(BY_NAME))
+    if unknown:
+        raise ConfigError(f"SENTINEL_CONFIG: unknown setting {unknown[0]!r} in {path}")
+    return data
+
+
+def load(environ=None, overrides=None):
+    """Settings as a dict keyed by setting name: defaults < file < env < overrides."""
+    environ = os.environ if environ is None else environ
+    path = config_path(environ)
+    from_file = _read_file(path)
+    values = {"config_file": path}
+    for setting in SETTINGS:
+        raw, origin = setting.default, None
+        if setting.name in from_file:
+            raw, origin = from_file[setting.name], f"{setting.name} in {path}"
+        if setting.env in environ:
+            raw, origin = environ[setting.env], setting.env
+        if overrides and setting.name in overrides:
+            raw, origin = overrides[setting.name], setting.env
+        if origin is None:
+            values[setting.name] = raw
+            continue
+        try:
+            values[setting.name] = setting.parse(raw)
+        except ValueError as exc:
+            raise ConfigError(f"{origin}: {exc}") from None
+    return _derive(values)
+
+
+def _derive(values):
+    """Fill the settings whose default depends on others, and check the state dir."""
+    state_dir = Path(values["state_dir"])
+    try:
+        state_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        reason = f"cannot create {state_dir}: {exc.strerror}"
+        raise ConfigError(f"SENTINEL_STATE_DIR: {reason}") from None
+    if not os.access(state_dir, os.W_OK):
+        raise ConfigError(f"SENTINEL_STATE_DIR: {state_dir} is not writable")
+    values["state_dir"] = str(state_dir)
+    if not values["database"]:
+        values["database"] = f"sqlite:///{state_dir / 'sentinel.db'}"
+    if not values["hostname"]:
+        values["hostname"] = socket.getfqdn()
+    if not values["secret_key"]:
+        values["secret_key"] = _stored_secret_key(state_dir / "secret_key")
+    return values
+
+
+def _stored_secret_key(path):
+    """The key kept in the state dir (0600), created once by whichever process is first.
+
+    The key is written to a private temporary file and linked into place, so a
+    process starting at the same moment reads either nothing or the whole key.
+    """
+    if not path.exists():
+        fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=".secret_key.")
+        try:
+            with os.fdopen(fd, "w") as handle:
+                handle.write(secrets.token_hex(32) + "\n")
+            os.link(temporary, path)
+        except FileExistsError:
+            pass
+        finally:
+            os.unlink(temporary)
+    try:
+        key = path.read_text().strip()
+    except OSError as exc:
+        raise ConfigError(f"SENTINEL_SECRET_KEY: cannot read {path}: {exc.strerror}") from None
+    if len(key) < 32:
+        raise ConfigError(f"SENTINEL_SECRET_KEY: {path} holds no usable key")
+    return key

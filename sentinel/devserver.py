@@ -1,0 +1,140 @@
+"""`make run`: the service and its worker on a sandbox PostgreSQL and Redis.
+
+Without SENTINEL_PG_DSN, a sandbox cluster is created once under
+$SENTINEL_STATE_DIR/sandbox (var/ in a checkout) and reused on later runs. When
+nothing answers at SENTINEL_REDIS_URL, a local redis-server is started with its
+data under $SENTINEL_STATE_DIR/redis. Ctrl-C (or SIGTERM) stops everything this
+command started, and nothing else.
+"""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from . import config, sandbox
+
+DEFAULT_REDIS = "redis://127.0.0.1:6379/0"
+
+
+def say(message):
+    print(f"[sentinel] {message}", flush=True)
+
+
+def prepare_cluster(state_dir, env):
+    cluster = sandbox.Cluster(Path(state_dir) / "sandbox")
+    created = not cluster.exists()
+    if created:
+        say(f"creating the sandbox cluster in {cluster.base} (owner: {cluster.osuser})")
+        cluster.init()
+    was_running = cluster.is_running()
+    cluster.start()
+    if created:
+        cluster.execute("CREATE EXTENSION IF NOT EXISTS pg_stat_statements")
+    env["SENTINEL_PG_DSN"] = cluster.dsn()
+    env.setdefault("SENTINEL_PG_DATA", str(cluster.data))
+    env.setdefault("SENTINEL_PG_CTL", cluster.pg_ctl_command())
+    return None if was_running else cluster
+
+
+def prepare_redis(state_dir, env):
+    url = env.get("SENTINEL_REDIS_URL") or DEFAULT_REDIS
+    if sandbox.answers(url):
+        return None
+    parts = urlsplit(url)
+    if parts.scheme != "redis" or parts.hostname not in ("127.0.0.1", "localhost"):
+        raise SystemExit(f"sentinel: nothing answers at SENTINEL_REDIS_URL={url}")
+    say(f"starting redis-server on 127.0.0.1:{parts.port or 6379}")
+    server = sandbox.RedisServer(parts.port or 6379, Path(state_dir) / "redis", persistent=True)
+    return server.start()
+
+
+def wait_ready(bind, processes, timeout=60):
+    url = f"http://{bind}/status"
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if any(process.poll() is not None for process in processes):
+            return False
+        try:
+            with urllib.request.urlopen(url, timeout=1) as answer:
+                if answer.status == 200:
+                    return True
+        except OSError:
+            time.sleep(0.2)
+    return False
+
+
+def main():
+    env = dict(os.environ)
+    try:
+        settings = config.load(env)
+    except config.ConfigError as exc:
+        raise SystemExit(f"sentinel: {exc}") from None
+    state_dir = settings["state_dir"]
+    env["SENTINEL_STATE_DIR"] = state_dir
+    python = sys.executable
+    gunicorn = str(Path(python).with_name("gunicorn"))
+
+    stopping = []
+
+    def request_stop(signum, frame):
+        stopping.append(signum)
+
+    signal.signal(signal.SIGINT, request_stop)
+    signal.signal(signal.SIGTERM, request_stop)
+
+    cluster = redis_server = None
+    processes = []
+    try:
+        if not env.get("SENTINEL_PG_DSN"):
+            cluster = prepare_cluster(state_dir, env)
+        redis_server = prepare_redis(state_dir, env)
+        admin = subprocess.run(
+            [python, "-m", "sentinel", "users", "ensure-admin"],
+            env=env,
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        if admin.returncode != 0:
+            raise SystemExit(admin.stderr.strip() or "sentinel: could not prepare the admin user")
+        processes.append(subprocess.Popen([python, "-m", "sentinel", "worker"], env=env))
+        processes.append(
+            subprocess.Popen(
+                [gunicorn, "-c", "gunicorn.conf.py", "wsgi:app"],
+                env=env,
+                cwd=str(config.PROJECT_ROOT),
+            )
+        )
+        bind = settings["bind"]
+        if not wait_ready(bind, processes):
+            raise SystemExit("sentinel: the service did not become ready; see the log above")
+        say(f"Sentinel is running at http://{bind}/ui/")
+        say(f"credentials: {admin.stdout.strip()}")
+        say(f"managed instance: {env['SENTINEL_PG_DSN']}")
+        say("press Ctrl-C to stop")
+        while not stopping and all(process.poll() is None for process in processes):
+            time.sleep(0.2)
+    finally:
+        for process in processes:
+            if process.poll() is None:
+                process.send_signal(signal.SIGTERM)
+        for process in processes:
+            try:
+                process.wait(40)
+            except subprocess.TimeoutExpired:
+                process.kill()
+        if redis_server:
+            redis_server.stop()
+        if cluster:
+            say("stopping the sandbox cluster")
+            cluster.stop()
+        say("stopped")
+
+
+if __name__ == "__main__":
+    main()

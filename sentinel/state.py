@@ -1,0 +1,172 @@
+"""Sentinel's own state: peewee models on SQLite (WAL) or PostgreSQL.
+
+The models are bound at start to the database the configuration names, through
+a proxy, so importing this module opens nothing. Schema changes are forward
+migrations in sentinel/migrations/, applied under a lock so that several web
+and worker processes starting together apply each one once.
+"""
+
+import contextlib
+import datetime
+import fcntl
+import logging
+from pathlib import Path
+from urllib.parse import unquote, urlsplit
+
+import peewee
+from playhouse.migrations import Runner
+from playhouse.pool import PooledPostgresqlDatabase, PooledSqliteDatabase
+
+logger = logging.getLogger(__name__)
+
+database = peewee.DatabaseProxy()
+MIGRATIONS_DIR = Path(__file__).parent / "migrations"
+# Any constant works; it only has to be the same in every Sentinel process.
+MIGRATION_LOCK_ID = 0x53454E54
+
+SQLITE_PRAGMAS = {
+    "journal_mode": "wal",
+    "synchronous": "normal",  # durable across crashes in WAL mode, cheaper commits
+    "busy_timeout": 5000,  # web and worker processes write at the same time
+    "foreign_keys": 1,
+}
+
+
+def utcnow():
+    """Naive UTC timestamp: what every DateTimeField here stores."""
+    return datetime.datetime.now(datetime.UTC).replace(tzinfo=None)
+
+
+class BaseModel(peewee.Model):
+    class Meta:
+        database = database
+        legacy_table_names = False
+
+
+class User(BaseModel):
+    username = peewee.CharField(unique=True, max_length=64)
+    password_hash = peewee.CharField(max_length=255)
+    created_at = peewee.DateTimeField(default=utcnow)
+
+    class Meta:
+        table_name = "users"
+
+
+class Session(BaseModel):
+    """A signed-in user: API callers via X-Session, the web UI via its cookie."""
+
+    token_hash = peewee.CharField(unique=True, max_length=64)
+    user = peewee.ForeignKeyField(User, backref="sessions", on_delete="CASCADE")
+    created_at = peewee.DateTimeField(default=utcnow)
+    expires_at = peewee.DateTimeField(index=True)
+    client = peewee.CharField(max_length=64, default="")
+
+
+class ApiToken(BaseModel):
+    """A long-lived credential for programs; only its hash is kept."""
+
+    token_hash = peewee.CharField(unique=True, max_length=64)
+    name = peewee.CharField(max_length=64)
+    user = peewee.ForeignKeyField(User, backref="tokens", on_delete="CASCADE")
+    created_at = peewee.DateTimeField(default=utcnow)
+    last_used_at = peewee.DateTimeField(null=True)
+
+    class Meta:
+        indexes = ((("user", "name"), True),)
+
+
+class Notification(BaseModel):
+    """The audit log: who did what, newest first."""
+
+    created_at = peewee.DateTimeField(default=utcnow, index=True)
+    username = peewee.CharField(max_length=64)
+    message = peewee.TextField()
+
+
+class LoginFailure(BaseModel):
+    """One failed login, counted per username and per client address."""
+
+    scope = peewee.CharField(max_length=16)  # "username" or "address"
+    key = peewee.CharField(max_length=255)
+    at = peewee.DateTimeField(default=utcnow)
+
+    class Meta:
+        indexes = ((("scope", "key", "at"), False),)
+
+
+MODELS = (User, Session, ApiToken, Notification, LoginFailure)
+
+
+def open_database(url):
+    """A pooled peewee database for a sqlite:///path or postgresql:// URL."""
+    parts = urlsplit(url)
+    if parts.scheme == "sqlite":
+        path = unquote(parts.path)
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        return PooledSqliteDatabase(
+            path,
+            pragmas=SQLITE_PRAGMAS,
+            max_connections=32,
+            stale_timeout=300,
+            check_same_thread=False,
+        )
+    return PooledPostgresqlDatabase(
+        unquote(parts.path.lstrip("/")),
+        host=parts.hostname,
+        port=parts.port,
+        user=unquote(parts.username) if parts.username else None,
+        password=unquote(parts.password) if parts.password else None,
+        max_connections=32,
+        stale_timeout=300,
+        application_name="sentinel-state",
+        connect_timeout=5,
+    )
+
+
+def bind(url):
+    """Point the models at the database `url` names (once per process)."""
+    db = open_database(url)
+    database.initialize(db)
+    return db
+
+
+def is_postgresql():
+    return isinstance(database.obj, peewee.PostgresqlDatabase)
+
+
+@contextlib.contextmanager
+def migration_lock(db, lock_path):
+    """Serialise migrations between processes (and hosts sharing PostgreSQL)."""
+    if isinstance(db, peewee.PostgresqlDatabase):
+        with db.connection_context():
+            db.execute_sql("SELECT pg_advisory_lock(%s)", (MIGRATION_LOCK_ID,))
+            try:
+                yield
+            finally:
+                db.execute_sql("SELECT pg_advisory_unlock(%s)", (MIGRATION_LOCK_ID,))
+        return
+    with open(lock_path, "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            with db.connection_context():
+                yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def runner(db):
+    return Runner(db, directory=str(MIGRATIONS_DIR), table_name="sentinel_schema")
+
+
+def pending_migrations(db):
+    with db.connection_context():
+        return [m.name for m in runner(db).status() if m.applied is None]
+
+
+def migrate(db, state_dir):
+    """Apply pending forward migrations; returns the names applied."""
+    with migration_lock(db, Path(state_dir) / "migrate.lock"):
+        applied = runner(db).up()
+    for name in applied:
+        logger.info("event=migration_applied name=%s", name)
+    return applied

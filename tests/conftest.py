@@ -1,0 +1,157 @@
+"""Fixtures: a real PostgreSQL 15 cluster and a real Redis for the whole session,
+a fresh state database per test, and small factories for users and sessions."""
+
+import os
+import shutil
+import tempfile
+import uuid
+from pathlib import Path
+
+import pytest
+
+from sentinel import create_app, sandbox, state
+
+ARTIFACTS = Path(__file__).parent / "artifacts"
+
+
+def pytest_configure(config):
+    # Tests must not read the machine's configuration or a developer's env.
+    for name in list(os.environ):
+        if name.startswith("SENTINEL_") and name != "SENTINEL_PG_BINDIR":
+            del os.environ[name]
+    os.environ["SENTINEL_CONFIG"] = "/nonexistent/sentinel.conf"
+
+
+def make_cluster(prefix):
+    """A started throwaway cluster; PostgreSQL's owner must be able to reach it."""
+    base = Path(tempfile.mkdtemp(prefix=prefix, dir="/tmp"))
+    os.chmod(base, 0o755)
+    cluster = sandbox.Cluster(base / "cluster", throwaway=True)
+    cluster.init()
+    cluster.start()
+    cluster.execute("CREATE EXTENSION IF NOT EXISTS pg_stat_statements")
+    return cluster, base
+
+
+@pytest.fixture(scope="session")
+def pg_cluster():
+    cluster, base = make_cluster("sentinel-pg-")
+    yield cluster
+    cluster.stop("immediate")
+    shutil.rmtree(base, ignore_errors=True)
+
+
+@pytest.fixture
+def own_cluster():
+    """A cluster of the test's own, for tests that stop or break it."""
+    cluster, base = make_cluster("sentinel-own-pg-")
+    yield cluster
+    cluster.stop("immediate")
+    shutil.rmtree(base, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def redis_server():
+    server = sandbox.RedisServer().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def redis_url(redis_server):
+    yield redis_server.url
+    if sandbox.answers(redis_server.url):
+        import redis
+
+        redis.Redis.from_url(redis_server.url).flushall()
+
+
+@pytest.fixture
+def sqlite_state(tmp_path):
+    return f"sqlite:///{tmp_path / 'state' / 'sentinel.db'}"
+
+
+@pytest.fixture
+def postgres_state(pg_cluster):
+    """A state database of its own in the session cluster, dropped afterwards."""
+    name = f"state_{uuid.uuid4().hex[:12]}"
+    pg_cluster.execute(f'CREATE DATABASE "{name}"')
+    yield pg_cluster.url(name)
+    if state.database.obj is not None:
+        state.database.close_all()
+    pg_cluster.execute(
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s", (name,)
+    )
+    pg_cluster.execute(f'DROP DATABASE IF EXISTS "{name}"')
+
+
+@pytest.fixture
+def state_url(sqlite_state):
+    """Where the app keeps its state; core test modules run with both backends."""
+    return sqlite_state
+
+
+@pytest.fixture
+def settings(tmp_path, pg_cluster, redis_url, state_url):
+    return {
+        "pg_dsn": pg_cluster.dsn(),
+        "pg_data": str(pg_cluster.data),
+        "redis_url": redis_url,
+        "database": state_url,
+        "state_dir": str(tmp_path / "state"),
+        "hostname": "sentinel.test",
+    }
+
+
+@pytest.fixture
+def app(settings):
+    app = create_app(settings)
+    yield app
+    app.extensions["sentinel.postgres"].close()
+    state.database.close_all()
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+@pytest.fixture
+def make_user(app):
+    def make(username="alice", password="alice-password"):
+        from sentinel import accounts
+
+        with app.app_context():
+            accounts.create_user(username, password)
+        return username, password
+
+    return make
+
+
+class Auth:
+    """Signs in through the API like a client would."""
+
+    def __init__(self, client, make_user):
+        self.client = client
+        self.make_user = make_user
+
+    def login(self, username="alice", password="alice-password", create=True):
+        if create:
+            self.make_user(username, password)
+        answer = self.client.post("/login", json={"username": username, "password": password})
+        assert answer.status_code == 200, answer.get_json()
+        return answer.get_json()["session"]
+
+    def headers(self, **kwargs):
+        return {"X-Session": self.login(**kwargs)}
+
+
+@pytest.fixture
+def auth(client, make_user):
+    return Auth(client, make_user)
+
+
+@pytest.fixture(scope="session")
+def artifacts_dir():
+    ARTIFACTS.mkdir(exist_ok=True)
+    return ARTIFACTS

@@ -1,0 +1,64 @@
+"""The state database: migrations, WAL, and nothing usable at rest."""
+
+import hashlib
+import os
+import sqlite3
+import subprocess
+import sys
+
+import pytest
+
+from sentinel import create_app, sessions, state
+
+
+def test_a_fresh_state_database_is_migrated_at_start(app):
+    with app.app_context():
+        pending = state.pending_migrations(state.database.obj)
+        tables = set(state.database.get_tables())
+    assert pending == []
+    assert {"users", "session", "api_token", "notification", "sentinel_schema"} <= tables
+
+
+def test_sqlite_state_runs_in_wal_mode(app, sqlite_state):
+    with app.app_context():
+        mode = state.database.execute_sql("PRAGMA journal_mode").fetchone()[0]
+        timeout = state.database.execute_sql("PRAGMA busy_timeout").fetchone()[0]
+    assert mode == "wal"
+    assert timeout >= 1000
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgres"])
+def test_processes_starting_together_migrate_once(request, settings, backend):
+    # Several web and worker processes start at once against one new database.
+    url = request.getfixturevalue(f"{backend}_state")
+    env = {**os.environ, "SENTINEL_DATABASE": url, "SENTINEL_STATE_DIR": settings["state_dir"]}
+    starts = [
+        subprocess.Popen(
+            [sys.executable, "-c", "from sentinel import create_app; create_app()"],
+            env=env,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(4)
+    ]
+    outcomes = []
+    for process in starts:
+        _, errors = process.communicate(timeout=60)
+        outcomes.append((process.returncode, errors))
+    assert all(code == 0 for code, _ in outcomes), outcomes
+    app = create_app({**settings, "database": url})
+    with app.app_context():
+        rows = state.database.execute_sql("SELECT name FROM sentinel_schema").fetchall()
+    assert [tuple(row) for row in rows] == [("0001_initial",)]
+
+
+def test_a_copy_of_the_state_file_gives_no_credential(app, auth, sqlite_state):
+    session = auth.login()
+    with app.app_context():
+        token = sessions.create_token(state.User.get(username="alice"), "backup-script")
+    state.database.close_all()
+    with sqlite3.connect(sqlite_state.removeprefix("sqlite:///")) as conn:
+        dump = "\n".join(conn.iterdump())
+    for secret in (session, token, "alice-password"):
+        assert secret not in dump
+    assert hashlib.sha256(session.encode()).hexdigest() in dump
