@@ -74,7 +74,8 @@ def register_state(app):
     try:
         state.migrate(db, settings["state_dir"])
     except Exception as exc:
-        raise NotReady(f"state database unavailable: {str(exc).strip()}") from exc
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise NotReady(f"state database unavailable: {reason}") from exc
     finally:
         # Close every pooled connection: gunicorn forks its workers after this.
         db.close_all()

@@ -30,7 +30,10 @@ def free_port():
 
 
 def port_is_free(port):
+    """True unless something listens on the port (TIME_WAIT left by a stopped
+    server does not count: PostgreSQL binds with SO_REUSEADDR too)."""
     with socket.socket() as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             sock.bind(("127.0.0.1", port))
         except OSError:

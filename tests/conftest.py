@@ -3,7 +3,10 @@ a fresh state database per test, and small factories for users and sessions."""
 
 import os
 import shutil
+import subprocess
+import sys
 import tempfile
+import time
 import uuid
 from pathlib import Path
 
@@ -20,6 +23,15 @@ def pytest_configure(config):
         if name.startswith("SENTINEL_") and name != "SENTINEL_PG_BINDIR":
             del os.environ[name]
     os.environ["SENTINEL_CONFIG"] = "/nonexistent/sentinel.conf"
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    # Lets fixtures see whether their test failed (browser tests keep evidence).
+    outcome = yield
+    report = outcome.get_result()
+    if report.when == "call":
+        item.test_failed = report.failed
 
 
 def make_cluster(prefix):
@@ -128,6 +140,35 @@ def make_user(app):
     return make
 
 
+@pytest.fixture
+def sentinel_env(settings):
+    """The environment a Sentinel process needs to share the test's state."""
+    return {
+        **os.environ,
+        "SENTINEL_DATABASE": settings["database"],
+        "SENTINEL_STATE_DIR": settings["state_dir"],
+        "SENTINEL_PG_DSN": settings["pg_dsn"],
+        "SENTINEL_REDIS_URL": settings["redis_url"],
+    }
+
+
+@pytest.fixture
+def sentinel(sentinel_env):
+    """Run `python -m sentinel ...` as a DBA would."""
+
+    def run(*args, stdin="", extra_env=None, timeout=60):
+        return subprocess.run(
+            [sys.executable, "-m", "sentinel", *args],
+            input=stdin,
+            capture_output=True,
+            text=True,
+            env={**sentinel_env, **(extra_env or {})},
+            timeout=timeout,
+        )
+
+    return run
+
+
 class Auth:
     """Signs in through the API like a client would."""
 
@@ -155,3 +196,67 @@ def auth(client, make_user):
 def artifacts_dir():
     ARTIFACTS.mkdir(exist_ok=True)
     return ARTIFACTS
+
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+class Service:
+    """Sentinel under the real gunicorn, as systemd or make run starts it."""
+
+    def __init__(self, env, log_path):
+        self.port = sandbox.free_port()
+        self.env = {**env, "SENTINEL_BIND": f"127.0.0.1:{self.port}"}
+        self.log_path = log_path
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.process = None
+
+    def start(self, timeout=30):
+        import urllib.request
+
+        gunicorn = str(Path(sys.executable).with_name("gunicorn"))
+        log = open(self.log_path, "ab")  # noqa: SIM115 - closed in stop()
+        self.process = subprocess.Popen(
+            [gunicorn, "-c", "gunicorn.conf.py", "wsgi:app"],
+            cwd=ROOT,
+            env=self.env,
+            stdout=log,
+            stderr=log,
+        )
+        self.process.log = log
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                with urllib.request.urlopen(self.url + "/status", timeout=1) as answer:
+                    if answer.status == 200:
+                        return self
+            except OSError:
+                if self.process.poll() is not None:
+                    break
+                time.sleep(0.1)
+        self.stop()
+        raise RuntimeError(f"gunicorn did not start:\n{Path(self.log_path).read_text()[-3000:]}")
+
+    def stop(self):
+        if self.process is not None:
+            self.process.terminate()
+            self.process.wait(30)
+            self.process.log.close()
+            self.process = None
+
+
+@pytest.fixture(scope="module")
+def service(tmp_path_factory, pg_cluster, redis_server):
+    """A gunicorn-served Sentinel with its own SQLite state, for a test module."""
+    state_dir = tmp_path_factory.mktemp("service-state")
+    env = {
+        **os.environ,
+        "SENTINEL_STATE_DIR": str(state_dir),
+        "SENTINEL_PG_DSN": pg_cluster.dsn(),
+        "SENTINEL_PG_DATA": str(pg_cluster.data),
+        "SENTINEL_REDIS_URL": redis_server.url,
+        "SENTINEL_HOSTNAME": "sentinel.test",
+    }
+    service = Service(env, state_dir / "gunicorn.log").start()
+    yield service
+    service.stop()

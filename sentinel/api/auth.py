@@ -26,6 +26,20 @@ def check_agent_key(key):
         raise Unauthorized("Invalid key")
 
 
+def presented_token():
+    """An API token from any header the pool dialects' clients use."""
+    authorization = request.headers.get("Authorization", "")
+    scheme, _, value = authorization.partition(" ")
+    if scheme.lower() == "bearer" and value.strip():
+        return value.strip()
+    return request.headers.get("user-token") or request.headers.get("Token")
+
+
+def token_user():
+    """The user whose API token the request carries, or Unauthorized."""
+    return sessions.authenticate_token(presented_token())
+
+
 def client_address():
     return request.remote_addr or "unknown"
 

@@ -1,0 +1,119 @@
+"""The command line, run as a DBA runs it: `python -m sentinel ...`."""
+
+import pytest
+
+from sentinel import create_app
+
+
+def login(settings, username, password):
+    client = create_app(settings).test_client()
+    return client.post("/login", json={"username": username, "password": password})
+
+
+def test_create_a_user_with_the_password_on_stdin(sentinel, settings):
+    result = sentinel("users", "create", "alice", "--password-stdin", stdin="alice-password\n")
+    assert result.returncode == 0, result.stderr
+    assert "User alice created." in result.stdout
+    assert login(settings, "alice", "alice-password").status_code == 200
+
+
+def test_create_a_user_with_the_password_prompted_twice(sentinel, settings):
+    result = sentinel("users", "create", "bob", stdin="bob-password\nbob-password\n")
+    assert result.returncode == 0, result.stderr
+    assert login(settings, "bob", "bob-password").status_code == 200
+
+
+def test_list_change_password_and_delete(sentinel, settings):
+    sentinel("users", "create", "alice", "--password-stdin", stdin="alice-password\n")
+    sentinel("users", "create", "bob", "--password-stdin", stdin="bob-password\n")
+    listed = sentinel("users", "list").stdout.splitlines()
+    assert [line.split("\t")[0] for line in listed] == ["alice", "bob"]
+
+    changed = sentinel("users", "passwd", "alice", "--password-stdin", stdin="new-password\n")
+    assert changed.returncode == 0, changed.stderr
+    assert login(settings, "alice", "alice-password").status_code == 404
+    assert login(settings, "alice", "new-password").status_code == 200
+
+    assert sentinel("users", "delete", "bob").returncode == 0
+    assert [line.split("\t")[0] for line in sentinel("users", "list").stdout.splitlines()] == [
+        "alice"
+    ]
+
+
+@pytest.mark.parametrize(
+    "args, stdin, message",
+    [
+        (("users", "create", "Alice!"), "alice-password\n", "Parameter 'username' is malformed."),
+        (("users", "create", "alice"), "short\n", "at least 8 characters"),
+        (("users", "delete", "nobody"), "", "User 'nobody' not found."),
+        (("users", "passwd", "nobody"), "long-enough\n", "User 'nobody' not found."),
+        (("tokens", "create", "nobody", "x"), "", "User 'nobody' not found."),
+    ],
+)
+def test_refusals_are_one_line_without_traceback(sentinel, args, stdin, message):
+    result = sentinel(*args, "--password-stdin", stdin=stdin) if stdin else sentinel(*args)
+    assert result.returncode == 1
+    assert message in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_creating_an_existing_user_is_refused(sentinel):
+    sentinel("users", "create", "alice", "--password-stdin", stdin="alice-password\n")
+    again = sentinel("users", "create", "alice", "--password-stdin", stdin="other-password\n")
+    assert again.returncode == 1
+    assert "User 'alice' already exists." in again.stderr
+
+
+def test_a_token_is_printed_once_and_never_listed(sentinel, app):
+    sentinel("users", "create", "alice", "--password-stdin", stdin="alice-password\n")
+    created = sentinel("tokens", "create", "alice", "deploy")
+    assert created.returncode == 0, created.stderr
+    token = created.stdout.strip()
+    assert token.startswith("snt_") and len(token) > 40
+
+    listed = sentinel("tokens", "list").stdout
+    assert "alice\tdeploy\tnever used" in listed
+    assert token not in listed
+
+    from sentinel.api.auth import token_user
+
+    with app.test_request_context(headers={"Authorization": f"Bearer {token}"}):
+        assert token_user().username == "alice"
+
+    assert sentinel("tokens", "revoke", "alice", "deploy").returncode == 0
+    assert sentinel("tokens", "list").stdout == ""
+
+
+def test_ensure_admin_generates_a_password_once(sentinel, settings):
+    first = sentinel("users", "ensure-admin")
+    assert first.returncode == 0, first.stderr
+    password = first.stdout.strip().rsplit(": ", 1)[1]
+    assert login(settings, "admin", password).status_code == 200
+    second = sentinel("users", "ensure-admin")
+    assert "unchanged" in second.stdout
+    assert password not in second.stdout
+
+
+def test_ensure_admin_takes_the_configured_password(sentinel, settings):
+    result = sentinel(
+        "users", "ensure-admin", extra_env={"SENTINEL_ADMIN_PASSWORD": "admin-pass-1"}
+    )
+    assert "admin-pass-1" not in result.stdout
+    assert login(settings, "admin", "admin-pass-1").status_code == 200
+
+
+def test_db_status_lists_applied_migrations(sentinel):
+    assert sentinel("db", "upgrade").stdout.strip() == "The schema is up to date."
+    status = sentinel("db", "status").stdout
+    assert status.startswith("0001_initial\t20")
+
+
+def test_check_config_masks_secrets(sentinel):
+    result = sentinel(
+        "check-config",
+        extra_env={"SENTINEL_AGENT_KEY": "top-secret-key", "SENTINEL_BIND": "0.0.0.0:9999"},
+    )
+    assert result.returncode == 0, result.stderr
+    assert "SENTINEL_BIND=0.0.0.0:9999" in result.stdout
+    assert "SENTINEL_AGENT_KEY=********" in result.stdout
+    assert "top-secret-key" not in result.stdout

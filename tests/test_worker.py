@@ -1,0 +1,79 @@
+"""The RQ worker and its periodic jobs, run for real against Redis."""
+
+import datetime
+import signal
+import subprocess
+import sys
+import time
+
+from rq.cron import CronScheduler
+
+from sentinel import jobs, state, tasks
+from sentinel.extensions import connect_redis
+from sentinel.state import LoginFailure, Session, utcnow
+
+
+def expire_all_sessions(app):
+    with app.app_context():
+        Session.update(expires_at=utcnow() - datetime.timedelta(seconds=1)).execute()
+
+
+def test_housekeeping_runs_in_the_worker(app, auth, sentinel, settings):
+    expired = auth.login()
+    expire_all_sessions(app)
+    live = auth.login(create=False)
+    with app.app_context():
+        LoginFailure.create(
+            scope="username", key="alice", at=utcnow() - datetime.timedelta(hours=1)
+        )
+    jobs.enqueue(connect_redis(settings["redis_url"]), tasks.housekeeping)
+
+    result = sentinel("worker", "--burst", "--no-cron")
+    assert result.returncode == 0, result.stderr
+
+    with app.app_context():
+        kept = [row.token_hash for row in Session.select()]
+        assert LoginFailure.select().count() == 0
+    from sentinel.sessions import digest
+
+    assert kept == [digest(live)]
+    assert digest(expired) not in kept
+
+
+def test_periodic_jobs_are_registered_as_declared(settings):
+    scheduler = CronScheduler(connection=connect_redis(settings["redis_url"]))
+    jobs.register_periodic(scheduler, settings)
+    registered = {job.name: job for job in scheduler.get_jobs()}
+    declared = {job.name: job for job in jobs.periodic_jobs(settings)}
+    assert set(registered) == set(declared) == {"sentinel.tasks.housekeeping"}
+    for name, job in registered.items():
+        assert job.interval == declared[name].interval
+        assert job.queue_name == jobs.QUEUE
+        # A slot nobody picked up within one interval is dropped, not piled up.
+        assert job.job_options["ttl"] == declared[name].interval
+
+
+def test_the_worker_schedules_housekeeping_and_stops_cleanly(app, auth, sentinel_env):
+    auth.login()
+    expire_all_sessions(app)
+    worker = subprocess.Popen(
+        [sys.executable, "-m", "sentinel", "worker"],
+        env=sentinel_env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 20
+        remaining = 1
+        while remaining and time.monotonic() < deadline:
+            time.sleep(0.2)
+            with app.app_context():
+                remaining = Session.select().count()
+            state.database.close()
+        assert remaining == 0
+    finally:
+        worker.send_signal(signal.SIGTERM)
+        _, errors = worker.communicate(timeout=30)
+    assert worker.returncode == 0, errors
+    assert "Traceback" not in errors
