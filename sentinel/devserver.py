@@ -12,7 +12,6 @@ import signal
 import subprocess
 import sys
 import time
-import urllib.request
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -53,21 +52,6 @@ def prepare_redis(state_dir, env):
     return server.start()
 
 
-def wait_ready(bind, processes, timeout=60):
-    url = f"http://{bind}/status"
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if any(process.poll() is not None for process in processes):
-            return False
-        try:
-            with urllib.request.urlopen(url, timeout=1) as answer:
-                if answer.status == 200:
-                    return True
-        except OSError:
-            time.sleep(0.2)
-    return False
-
-
 def main():
     env = dict(os.environ)
     try:
@@ -76,8 +60,8 @@ def main():
         raise SystemExit(f"sentinel: {exc}") from None
     state_dir = settings["state_dir"]
     env["SENTINEL_STATE_DIR"] = state_dir
+    env["SENTINEL_BIND"] = settings["bind"]
     python = sys.executable
-    gunicorn = str(Path(python).with_name("gunicorn"))
 
     stopping = []
 
@@ -102,16 +86,12 @@ def main():
         )
         if admin.returncode != 0:
             raise SystemExit(admin.stderr.strip() or "sentinel: could not prepare the admin user")
-        processes.append(subprocess.Popen([python, "-m", "sentinel", "worker"], env=env))
-        processes.append(
-            subprocess.Popen(
-                [gunicorn, "-c", "gunicorn.conf.py", "wsgi:app"],
-                env=env,
-                cwd=str(config.PROJECT_ROOT),
-            )
-        )
+        worker = subprocess.Popen([python, "-m", "sentinel", "worker"], env=env)
+        processes.append(worker)
+        web = sandbox.Service(env)
+        processes.append(web.spawn())
         bind = settings["bind"]
-        if not wait_ready(bind, processes):
+        if not web.wait_ready(others=(worker,)):
             raise SystemExit("sentinel: the service did not become ready; see the log above")
         say(f"Sentinel is running at http://{bind}/ui/")
         say(f"credentials: {admin.stdout.strip()}")

@@ -67,6 +67,21 @@ def _translated(exc, raw):
     return None
 
 
+def looks_alive(raw):
+    """False when the server has closed, or written to, an idle psycopg2 connection.
+
+    An idle connection receives nothing unless the server is going away, so a
+    readable socket means a termination notice or EOF: a syscall, not a ping.
+    """
+    if raw.closed:
+        return False
+    try:
+        readable, _, _ = select.select([raw.fileno()], [], [], 0)
+    except (OSError, ValueError):
+        return False
+    return not readable
+
+
 class Connection:
     """A pooled connection with dict-row helpers."""
 
@@ -148,21 +163,6 @@ class Postgres:
         raw.autocommit = True
         return raw
 
-    @staticmethod
-    def _looks_alive(raw):
-        """False when the server has closed or written to an idle connection.
-
-        An idle connection receives nothing unless the server is going away, so
-        a readable socket means a termination notice or EOF: cheaper than a ping.
-        """
-        if raw.closed:
-            return False
-        try:
-            readable, _, _ = select.select([raw.fileno()], [], [], 0)
-        except (OSError, ValueError):
-            return False
-        return not readable
-
     def _checkout(self):
         self._forget_inherited()
         if not self._slots.acquire(timeout=self.wait):
@@ -173,7 +173,7 @@ class Postgres:
                     raw = self._idle.pop() if self._idle else None
                 if raw is None:
                     return self._open(), False
-                if self._looks_alive(raw):
+                if looks_alive(raw):
                     return raw, True
                 self._discard(raw)
         except BaseException:

@@ -14,7 +14,9 @@ import shutil
 import signal
 import socket
 import subprocess
+import sys
 import time
+import urllib.request
 from pathlib import Path
 
 import psycopg2
@@ -299,3 +301,71 @@ def answers(url):
     finally:
         with contextlib.suppress(Exception):
             client.close()
+
+
+class Service:
+    """Sentinel under gunicorn, on its SENTINEL_BIND, as systemd starts it.
+
+    `log` is a path to append gunicorn's output to (None: our own stdout).
+    """
+
+    def __init__(self, env, log=None, app="wsgi:app", cwd=None):
+        from .config import PROJECT_ROOT
+
+        self.env = dict(env)
+        self.env.setdefault("SENTINEL_BIND", f"127.0.0.1:{free_port()}")
+        self.port = int(self.env["SENTINEL_BIND"].rsplit(":", 1)[1])
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.log_path = Path(log) if log else None
+        self.app = app
+        self.cwd = cwd or PROJECT_ROOT
+        self.process = None
+        self._log = None
+
+    def spawn(self):
+        gunicorn = str(Path(sys.executable).with_name("gunicorn"))
+        self._log = open(self.log_path, "ab") if self.log_path else None  # noqa: SIM115
+        self.process = subprocess.Popen(
+            [gunicorn, "-c", "gunicorn.conf.py", self.app],
+            cwd=self.cwd,
+            env=self.env,
+            stdout=self._log,
+            stderr=self._log,
+        )
+        return self.process
+
+    def wait_ready(self, timeout=60, others=()):
+        """True once /status answers 200; False if a process dies or time runs out."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if any(process.poll() is not None for process in (self.process, *others)):
+                return False
+            try:
+                with urllib.request.urlopen(self.url + "/status", timeout=1) as answer:
+                    if answer.status == 200:
+                        return True
+            except OSError:
+                time.sleep(0.1)
+        return False
+
+    def start(self, timeout=60):
+        self.spawn()
+        if not self.wait_ready(timeout):
+            self.stop()
+            tail = self.log_path.read_text()[-3000:] if self.log_path else ""
+            raise RuntimeError(f"gunicorn did not start on {self.url}\n{tail}")
+        return self
+
+    def stop(self):
+        if self.process is not None:
+            if self.process.poll() is None:
+                self.process.terminate()
+            try:
+                self.process.wait(40)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+            self.process = None
+        if self._log is not None:
+            self._log.close()
+            self._log = None

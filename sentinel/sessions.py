@@ -8,11 +8,12 @@ import datetime
 import hashlib
 import re
 import secrets
+from typing import NamedTuple
 
 import peewee
 
 from .errors import Conflict, Malformed, NotFound, Unauthorized
-from .state import ApiToken, Session, User, utcnow
+from .state import ApiToken, Session, User, compiled_once, database, utcnow
 
 SESSION_RE = re.compile(r"[0-9a-f]{64}")
 TOKEN_PREFIX = "snt_"
@@ -43,19 +44,48 @@ def check_session_id(raw):
     return raw
 
 
+class LiveSession(NamedTuple):
+    id: int
+    expires_at: datetime.datetime
+    username: str
+
+
+class TokenOwner(NamedTuple):
+    user_id: int
+    username: str
+
+
+# Every authenticated request runs these; the value compared is a parameter.
+_session_sql = compiled_once(
+    lambda: (
+        Session.select(Session.id, Session.expires_at, User.username)
+        .join(User)
+        .where(Session.token_hash == "")
+    )
+)
+_token_sql = compiled_once(
+    lambda: (
+        ApiToken.select(ApiToken.id, ApiToken.last_used_at, User.id, User.username)
+        .join(User)
+        .where(ApiToken.token_hash == "")
+    )
+)
+
+
 def resolve(raw, timeout):
     """The live session `raw` names, with its user; extends its idle timeout."""
     check_session_id(raw)
     now = utcnow()
-    session = (
-        Session.select(Session, User).join(User).where(Session.token_hash == digest(raw)).first()
-    )
-    if session is None or session.expires_at <= now:
+    row = database.execute_sql(_session_sql(), (digest(raw),)).fetchone()
+    if row is None:
+        raise Unauthorized("Invalid session.")
+    session = LiveSession(row[0], Session.expires_at.python_value(row[1]), row[2])
+    if session.expires_at <= now:
         raise Unauthorized("Invalid session.")
     expires_at = now + datetime.timedelta(seconds=timeout)
     if expires_at - session.expires_at >= REFRESH_EVERY:
         Session.update(expires_at=expires_at).where(Session.id == session.id).execute()
-        session.expires_at = expires_at
+        session = session._replace(expires_at=expires_at)
     return session
 
 
@@ -88,7 +118,7 @@ def revoke_token(user, name):
 
 
 def authenticate_token(raw):
-    """The user an API token belongs to, or Unauthorized.
+    """The owner of an API token, or Unauthorized.
 
     The pool dialects call this with whatever their header carried (`user-token`,
     `Authorization: Bearer`, `Token`).

@@ -9,6 +9,7 @@ and worker processes starting together apply each one once.
 import contextlib
 import datetime
 import fcntl
+import functools
 import logging
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
@@ -16,6 +17,8 @@ from urllib.parse import unquote, urlsplit
 import peewee
 from playhouse.migrations import Runner
 from playhouse.pool import PooledPostgresqlDatabase, PooledSqliteDatabase
+
+from .postgres import looks_alive
 
 logger = logging.getLogger(__name__)
 
@@ -97,6 +100,26 @@ class LoginFailure(BaseModel):
 MODELS = (User, Session, ApiToken, Notification, LoginFailure)
 
 
+class StatePostgresqlDatabase(PooledPostgresqlDatabase):
+    """peewee's pool pings every connection it hands out (a round trip per
+    request); a look at the idle socket tells the same for free."""
+
+    def _is_closed(self, conn):
+        return not looks_alive(conn)
+
+
+def compiled_once(build):
+    """For queries on a hot path: the SQL text of the peewee query `build()`
+    returns, compiled once per kind of database instead of on every call.
+    Run it with database.execute_sql(sql(), params)."""
+
+    @functools.lru_cache(maxsize=4)
+    def compile_for(database_class):
+        return build().sql()[0]
+
+    return lambda: compile_for(type(database.obj))
+
+
 def open_database(url):
     """A pooled peewee database for a sqlite:///path or postgresql:// URL."""
     parts = urlsplit(url)
@@ -110,7 +133,7 @@ def open_database(url):
             stale_timeout=300,
             check_same_thread=False,
         )
-    return PooledPostgresqlDatabase(
+    return StatePostgresqlDatabase(
         unquote(parts.path.lstrip("/")),
         host=parts.hostname,
         port=parts.port,

@@ -6,7 +6,6 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import time
 import uuid
 from pathlib import Path
 
@@ -198,53 +197,6 @@ def artifacts_dir():
     return ARTIFACTS
 
 
-ROOT = Path(__file__).resolve().parent.parent
-
-
-class Service:
-    """Sentinel under the real gunicorn, as systemd or make run starts it."""
-
-    def __init__(self, env, log_path):
-        self.port = sandbox.free_port()
-        self.env = {**env, "SENTINEL_BIND": f"127.0.0.1:{self.port}"}
-        self.log_path = log_path
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.process = None
-
-    def start(self, timeout=30):
-        import urllib.request
-
-        gunicorn = str(Path(sys.executable).with_name("gunicorn"))
-        log = open(self.log_path, "ab")  # noqa: SIM115 - closed in stop()
-        self.process = subprocess.Popen(
-            [gunicorn, "-c", "gunicorn.conf.py", "wsgi:app"],
-            cwd=ROOT,
-            env=self.env,
-            stdout=log,
-            stderr=log,
-        )
-        self.process.log = log
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            try:
-                with urllib.request.urlopen(self.url + "/status", timeout=1) as answer:
-                    if answer.status == 200:
-                        return self
-            except OSError:
-                if self.process.poll() is not None:
-                    break
-                time.sleep(0.1)
-        self.stop()
-        raise RuntimeError(f"gunicorn did not start:\n{Path(self.log_path).read_text()[-3000:]}")
-
-    def stop(self):
-        if self.process is not None:
-            self.process.terminate()
-            self.process.wait(30)
-            self.process.log.close()
-            self.process = None
-
-
 @pytest.fixture(scope="module")
 def service(tmp_path_factory, pg_cluster, redis_server):
     """A gunicorn-served Sentinel with its own SQLite state, for a test module."""
@@ -257,6 +209,6 @@ def service(tmp_path_factory, pg_cluster, redis_server):
         "SENTINEL_REDIS_URL": redis_server.url,
         "SENTINEL_HOSTNAME": "sentinel.test",
     }
-    service = Service(env, state_dir / "gunicorn.log").start()
+    service = sandbox.Service(env, log=state_dir / "gunicorn.log").start()
     yield service
     service.stop()

@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from sentinel import create_app, sessions, state
+from sentinel import accounts, create_app, sessions, state
 
 
 def test_a_fresh_state_database_is_migrated_at_start(app):
@@ -62,3 +62,28 @@ def test_a_copy_of_the_state_file_gives_no_credential(app, auth, sqlite_state):
     for secret in (session, token, "alice-password"):
         assert secret not in dump
     assert hashlib.sha256(session.encode()).hexdigest() in dump
+
+
+def test_state_in_postgresql_survives_its_server_restarting(own_cluster, settings):
+    own_cluster.execute("CREATE DATABASE sentinel_state")
+    app = create_app({**settings, "database": own_cluster.url("sentinel_state")})
+    client = app.test_client()
+    with app.app_context():
+        accounts.create_user("alice", "alice-password")
+    session = client.post(
+        "/login", json={"username": "alice", "password": "alice-password"}
+    ).get_json()["session"]
+    headers = {"X-Session": session}
+    assert client.get("/profile", headers=headers).status_code == 200
+
+    own_cluster.stop()
+    down = client.get("/profile", headers=headers)
+    assert down.status_code == 503
+    assert down.get_json() == {"error": "Sentinel's state database is unavailable; retry shortly."}
+    assert client.get("/status").status_code == 503
+
+    own_cluster.start()
+    # The pooled connections died with the server: none of that shows.
+    assert client.get("/profile", headers=headers).get_json() == {"username": "alice"}
+    assert client.get("/status").status_code == 200
+    state.database.close_all()

@@ -61,7 +61,7 @@ def session_required(view=None, *, key=False):
             else:
                 raw = request.headers.get("X-Session")
                 session = sessions.resolve(raw, settings()["session_timeout"])
-                g.session_id, g.username = raw, session.user.username
+                g.session_id, g.username = raw, session.username
             return view(*args, **kwargs)
 
         return wrapper

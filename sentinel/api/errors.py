@@ -3,6 +3,7 @@ an HTML page for the web UI (paths under /ui/), decided from the path."""
 
 import logging
 
+import peewee
 from flask import jsonify, render_template, request
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException
@@ -59,6 +60,13 @@ def handle_http_error(exc):
     return error_response(exc.code, message, headers)
 
 
+def handle_state_outage(exc):
+    # The state database (SQLite busy past its timeout, PostgreSQL down): the
+    # request changed nothing, and the next one works once it is back.
+    logger.warning("event=state_database_error error=%s", str(exc).strip().splitlines()[:1])
+    return error_response(503, "Sentinel's state database is unavailable; retry shortly.")
+
+
 def handle_bug(exc):
     logger.exception("event=unhandled_error path=%s", request.path)
     return error_response(500, "Internal error.")
@@ -67,4 +75,6 @@ def handle_bug(exc):
 def register(app):
     app.register_error_handler(errors.SentinelError, handle_sentinel_error)
     app.register_error_handler(HTTPException, handle_http_error)
+    app.register_error_handler(peewee.OperationalError, handle_state_outage)
+    app.register_error_handler(peewee.InterfaceError, handle_state_outage)
     app.register_error_handler(Exception, handle_bug)

@@ -46,7 +46,7 @@ def load_user(session_id):
         found = sessions.resolve(session_id, settings()["session_timeout"])
     except (Malformed, Unauthorized):
         return None
-    return SignedIn(session_id, found.user.username)
+    return SignedIn(session_id, found.username)
 
 
 @blueprint.app_context_processor

@@ -1,0 +1,191 @@
+"""Shared benchmark plumbing: timing, statistics, and the servers measured."""
+
+import http.client
+import json
+import os
+import shutil
+import ssl
+import statistics
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+from sentinel import sandbox
+
+ROOT = Path(__file__).resolve().parent.parent
+REFAGENT = Path(os.environ.get("REFAGENT_SCRIPT", ROOT.parent / "shared/tools/refagent.sh"))
+
+
+def summary(samples_ms):
+    ordered = sorted(samples_ms)
+    return {
+        "median": statistics.median(ordered),
+        "p10": ordered[len(ordered) // 10],
+        "p90": ordered[(len(ordered) * 9) // 10],
+        "n": len(ordered),
+    }
+
+
+def fmt(stats):
+    spread = f"p10 {stats['p10']:.3f}, p90 {stats['p90']:.3f}, n={stats['n']}"
+    return f"{stats['median']:8.3f} ms  ({spread})"
+
+
+def timed(call, n, warmup=20):
+    for _ in range(warmup):
+        call()
+    samples = []
+    for _ in range(n):
+        started = time.perf_counter()
+        call()
+        samples.append((time.perf_counter() - started) * 1000)
+    return summary(samples)
+
+
+def interleaved(calls, n, warmup=20):
+    """Time several calls alternately, so that machine noise hits them alike."""
+    for call in calls.values():
+        for _ in range(warmup):
+            call()
+    samples = {name: [] for name in calls}
+    for _ in range(n):
+        for name, call in calls.items():
+            started = time.perf_counter()
+            call()
+            samples[name].append((time.perf_counter() - started) * 1000)
+    return {name: summary(values) for name, values in samples.items()}
+
+
+class KeepAliveClient:
+    """One persistent HTTP/1.1 connection, as an API client would hold."""
+
+    def __init__(self, port):
+        self.connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+
+    def request(self, method, path, body=None, headers=None, expect=200):
+        payload = json.dumps(body) if body is not None else None
+        self.connection.request(method, path, body=payload, headers=headers or {})
+        answer = self.connection.getresponse()
+        data = answer.read()
+        if answer.status != expect:
+            raise RuntimeError(f"{method} {path}: {answer.status} {data[:200]!r}")
+        return json.loads(data) if data else None
+
+    def close(self):
+        self.connection.close()
+
+
+class Environment:
+    """A throwaway cluster and Redis, and Sentinel under gunicorn on them."""
+
+    def __init__(self):
+        self.base = Path(tempfile.mkdtemp(prefix="sentinel-bench-", dir="/tmp"))
+        os.chmod(self.base, 0o755)
+        self.cluster = sandbox.Cluster(self.base / "cluster", throwaway=True)
+        self.cluster.init()
+        self.cluster.start()
+        self.cluster.execute("CREATE EXTENSION IF NOT EXISTS pg_stat_statements")
+        self.redis = sandbox.RedisServer().start()
+        self.services = []
+
+    def env(self, **extra):
+        return {
+            **os.environ,
+            "SENTINEL_CONFIG": "/nonexistent/sentinel.conf",
+            "SENTINEL_STATE_DIR": str(self.base / f"state-{len(self.services)}"),
+            "SENTINEL_PG_DSN": self.cluster.dsn(),
+            "SENTINEL_PG_DATA": str(self.cluster.data),
+            "SENTINEL_REDIS_URL": self.redis.url,
+            **extra,
+        }
+
+    def service(self, app="bench.app:app", **extra):
+        env = self.env(**extra)
+        service = sandbox.Service(
+            env, log=self.base / f"gunicorn-{len(self.services)}.log", app=app
+        )
+        self.services.append(service)
+        return service.start()
+
+    def create_user(self, service, username, password):
+        subprocess.run(
+            [
+                str(ROOT / ".venv/bin/python"),
+                "-m",
+                "sentinel",
+                "users",
+                "create",
+                username,
+                "--password-stdin",
+            ],
+            input=password + "\n",
+            env=service.env,
+            cwd=ROOT,
+            check=True,
+            capture_output=True,
+            text=True,
+        )
+
+    def close(self):
+        for service in self.services:
+            service.stop()
+        self.redis.stop()
+        self.cluster.stop("immediate")
+        shutil.rmtree(self.base, ignore_errors=True)
+
+
+class ReferenceAgent:
+    """temBoard agent 7.11 through ../shared/tools/refagent.sh, when present.
+
+    It speaks HTTPS over HTTP/1.0: every call is a new TLS connection, made
+    with one reused SSL context (a fresh context per call would add ~35 ms).
+    """
+
+    def __init__(self):
+        self.available = REFAGENT.exists()
+        self.env = {}
+
+    def start(self):
+        if not self.available:
+            return self
+        result = subprocess.run(["bash", str(REFAGENT), "start"], capture_output=True, text=True)
+        if result.returncode != 0:
+            self.available = False
+            self.error = result.stderr[-500:]
+            return self
+        for line in result.stdout.splitlines():
+            if "=" in line and not line.startswith("#"):
+                key, _, value = line.partition("=")
+                self.env[key] = value.strip('"')
+        self.port = int(self.env["BASE_URL"].rsplit(":", 1)[1])
+        self.context = ssl.create_default_context()
+        self.context.check_hostname = False
+        self.context.verify_mode = ssl.CERT_NONE
+        return self
+
+    def request(self, method, path, body=None, headers=None):
+        connection = http.client.HTTPSConnection(
+            "127.0.0.1", self.port, context=self.context, timeout=30
+        )
+        try:
+            payload = json.dumps(body) if body is not None else None
+            connection.request(method, path, body=payload, headers=headers or {})
+            answer = connection.getresponse()
+            data = answer.read()
+            if answer.status != 200:
+                raise RuntimeError(f"agent {method} {path}: {answer.status} {data[:200]!r}")
+            return json.loads(data)
+        finally:
+            connection.close()
+
+    def login(self):
+        body = {
+            "username": self.env["REFAGENT_API_USER"],
+            "password": self.env["REFAGENT_API_PASSWORD"],
+        }
+        return self.request("POST", "/login", body)["session"]
+
+    def stop(self):
+        if self.available and self.env:
+            subprocess.run(["bash", str(REFAGENT), "stop"], capture_output=True)
