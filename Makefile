@@ -35,7 +35,7 @@ install-test: system-test $(VENV)/.dev assets
 system-run:
 	@sh bin/system-deps redis-server npm
 system-test:
-	@sh bin/system-deps redis-server npm chromium
+	@sh bin/system-deps redis-server npm chromium systemd
 
 $(VENV)/.runtime: requirements.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
