@@ -7,7 +7,8 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 PIP := $(PY) -m pip --disable-pip-version-check -q
-PICO := node_modules/@picocss/pico/css/pico.min.css
+# Front-end files copied from node_modules into static/vendor (not committed).
+VENDOR := static/vendor/pico.min.css static/vendor/uPlot.iife.min.js static/vendor/uPlot.min.css
 
 .PHONY: run test lint format bench install-run install-test system-run system-test assets clean
 
@@ -47,7 +48,7 @@ $(VENV)/.dev: requirements.txt requirements-dev.txt
 	$(PIP) install -r requirements-dev.txt
 	touch $(VENV)/.runtime $@
 
-assets: static/vendor/pico.min.css
+assets: $(VENDOR)
 
 node_modules/.package-lock.json: package.json package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error
@@ -55,7 +56,11 @@ node_modules/.package-lock.json: package.json package-lock.json
 
 static/vendor/pico.min.css: node_modules/.package-lock.json
 	mkdir -p static/vendor
-	cp $(PICO) $@
+	cp node_modules/@picocss/pico/css/pico.min.css $@
+
+static/vendor/uPlot.%: node_modules/.package-lock.json
+	mkdir -p static/vendor
+	cp node_modules/uplot/dist/uPlot.$* $@
 
 clean:
 	rm -rf $(VENV) node_modules static/vendor .pytest_cache .ruff_cache

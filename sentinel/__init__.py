@@ -96,17 +96,26 @@ def register_extensions(app):
 
 
 def register_blueprints(app):
-    from .api import core
+    from .api import activity, administration, core, dashboard, monitoring
     from .extensions import csrf
+    from .web import activity as activity_page
+    from .web import administration as administration_page
+    from .web import dashboard as dashboard_page
+    from .web import monitoring as monitoring_page
     from .web import views
 
-    app.extensions["sentinel.plugins"] = []
-    app.extensions["sentinel.nav"] = [("Home", "web.home")]
-    for blueprint in (core.blueprint,):
-        csrf.exempt(blueprint)  # API callers authenticate by header, not cookie
-        app.register_blueprint(blueprint)
+    plugins = (activity, administration, dashboard, monitoring)
+    app.extensions["sentinel.plugins"] = [plugin.PLUGIN for plugin in plugins]
+    for module in (core, *plugins):
+        csrf.exempt(module.blueprint)  # API callers authenticate by header, not cookie
+        app.register_blueprint(module.blueprint)
+
+    pages = (dashboard_page, activity_page, monitoring_page, administration_page)
+    app.extensions["sentinel.nav"] = [("Home", "web.home")] + [page.NAV for page in pages]
     app.register_blueprint(views.blueprint)
     app.register_blueprint(views.root)
+    for page in pages:
+        app.register_blueprint(page.blueprint)
 
 
 def register_errorhandlers(app):

@@ -6,6 +6,7 @@ from flask_wtf.csrf import CSRFProtect
 from redis import Redis
 
 from .postgres import Postgres
+from .samples import SampleStore
 
 login_manager = LoginManager()
 csrf = CSRFProtect()
@@ -33,11 +34,18 @@ class RedisExtension:
     """A Redis client for RQ; redis-py connects on first use, not here."""
 
     def init_app(self, app):
-        app.extensions["sentinel.redis"] = connect_redis(app.config["SENTINEL"]["redis_url"])
+        connection = connect_redis(app.config["SENTINEL"]["redis_url"])
+        app.extensions["sentinel.redis"] = connection
+        app.extensions["sentinel.samples"] = SampleStore(connection)
 
     @property
     def connection(self):
         return current_app.extensions["sentinel.redis"]
+
+    @property
+    def samples(self):
+        """Previous samples of rate measurements, shared by all processes."""
+        return current_app.extensions["sentinel.samples"]
 
 
 def connect_redis(url):

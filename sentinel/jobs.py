@@ -50,14 +50,27 @@ def periodic_jobs(settings):
     """Every periodic job, as data: the cron scheduler registers exactly these."""
     from . import tasks
 
-    return [Periodic(tasks.housekeeping, interval=600, timeout=120)]
+    return [
+        Periodic(tasks.housekeeping, interval=600, timeout=120),
+        Periodic(
+            tasks.collect_dashboard,
+            interval=settings["dashboard_interval"],
+            timeout=max(settings["dashboard_interval"] * 5, 10),
+        ),
+        Periodic(
+            tasks.collect_monitoring,
+            interval=settings["monitoring_interval"],
+            timeout=settings["monitoring_interval"],
+        ),
+    ]
 
 
 def register_periodic(scheduler, settings):
     """Register the periodic jobs on an rq CronScheduler.
 
-    A run that finds its previous one still queued is dropped after one
-    interval (the job's ttl), so a slow worker skips slots instead of piling up.
+    A run still queued after one interval (the job's ttl) is dropped, so a
+    slow worker skips slots instead of piling them up; a failed run is kept
+    for ten intervals only, so an outage does not fill Redis with failures.
     """
     for job in periodic_jobs(settings):
         scheduler.register(
@@ -68,6 +81,6 @@ def register_periodic(scheduler, settings):
             job_timeout=job.timeout,
             ttl=job.interval,
             result_ttl=0,
-            failure_ttl=FAILURE_TTL,
+            failure_ttl=max(job.interval * 10, 300),
             name=job.name,
         )

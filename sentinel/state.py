@@ -97,7 +97,21 @@ class LoginFailure(BaseModel):
         indexes = ((("scope", "key", "at"), False),)
 
 
-MODELS = (User, Session, ApiToken, Notification, LoginFailure)
+class DashboardSample(BaseModel):
+    """One dashboard data set, as the collector took it; the newest are kept."""
+
+    collected_at = peewee.DateTimeField(index=True)
+    data = peewee.TextField()  # JSON
+
+
+class MonitoringRun(BaseModel):
+    """One run of every monitoring probe, kept for monitoring_retention."""
+
+    collected_at = peewee.DateTimeField(index=True)
+    data = peewee.TextField()  # JSON
+
+
+MODELS = (User, Session, ApiToken, Notification, LoginFailure, DashboardSample, MonitoringRun)
 
 
 class StatePostgresqlDatabase(PooledPostgresqlDatabase):

@@ -4,7 +4,8 @@ import logging
 
 from flask import current_app
 
-from . import sessions, throttle
+from . import dashboard, monitoring, sessions, throttle
+from .extensions import postgres, redis
 
 logger = logging.getLogger(__name__)
 
@@ -16,3 +17,13 @@ def housekeeping():
     failures = throttle.purge(settings["login_failure_window"])
     logger.info("event=housekeeping expired_sessions=%s old_login_failures=%s", expired, failures)
     return {"expired_sessions": expired, "old_login_failures": failures}
+
+
+def collect_dashboard():
+    """One dashboard sample (every dashboard_interval seconds)."""
+    dashboard.collect_and_store(postgres.pool, redis.samples, current_app.config["SENTINEL"])
+
+
+def collect_monitoring():
+    """One run of every probe (every monitoring_interval seconds)."""
+    monitoring.collect_and_store(postgres.pool, redis.samples, current_app.config["SENTINEL"])

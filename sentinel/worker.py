@@ -1,8 +1,18 @@
-"""The RQ worker process, and the cron scheduler that feeds it periodic jobs."""
+"""The RQ worker process, and the cron scheduler that feeds it periodic jobs.
+
+Any number of workers may run against one Redis; the cron scheduler runs in
+only one of them at a time, the one holding a lock in Redis. If that worker
+dies, its lock expires and another worker's scheduler takes over.
+"""
 
 import logging
 import multiprocessing
+import os
+import signal
+import threading
+import time
 
+import redis
 from rq import Worker
 from rq.cron import CronScheduler
 
@@ -10,6 +20,10 @@ from . import jobs, state
 from .extensions import connect_redis
 
 logger = logging.getLogger(__name__)
+
+CRON_LOCK = "sentinel:cron:leader"
+LOCK_TTL = 30  # seconds a dead leader keeps the lock
+RENEW_EVERY = 10
 
 
 class SentinelWorker(Worker):
@@ -20,10 +34,62 @@ class SentinelWorker(Worker):
         super().fork_work_horse(job, queue)
 
 
-def run_cron(settings):
-    scheduler = CronScheduler(connection=connect_redis(settings["redis_url"]))
-    jobs.register_periodic(scheduler, settings)
-    scheduler.start()
+def _hold_leadership(connection, token, lost, worker_pid):
+    """Renew the lock until it is lost or the worker is gone, then stop the
+    scheduler of this process (CronScheduler stops on SIGTERM)."""
+    renew = connection.register_script(
+        "if redis.call('get', KEYS[1]) == ARGV[1] then "
+        "return redis.call('expire', KEYS[1], ARGV[2]) else return 0 end"
+    )
+    while True:
+        time.sleep(RENEW_EVERY)
+        if os.getppid() != worker_pid:
+            logger.warning("event=cron_worker_gone")
+            os.kill(os.getpid(), signal.SIGTERM)
+            return
+        try:
+            held = renew(keys=[CRON_LOCK], args=[token, LOCK_TTL])
+        except redis.RedisError as exc:
+            logger.warning("event=cron_lock_renewal_failed error=%s", exc)
+            held = 0
+        if not held:
+            logger.warning("event=cron_leadership_lost")
+            lost.set()
+            os.kill(os.getpid(), signal.SIGTERM)
+            return
+
+
+def run_cron(settings, token, worker_pid):
+    """Wait to be the leader, then run the cron scheduler while leading."""
+    connection = connect_redis(settings["redis_url"])
+    while os.getppid() == worker_pid:
+        try:
+            leading = connection.set(CRON_LOCK, token, nx=True, ex=LOCK_TTL)
+        except redis.RedisError as exc:
+            logger.warning("event=cron_waiting_for_redis error=%s", exc)
+            leading = False
+        if not leading:
+            time.sleep(RENEW_EVERY / 2)
+            continue
+        logger.info("event=cron_leader token=%s", token)
+        lost = threading.Event()
+        threading.Thread(
+            target=_hold_leadership, args=(connection, token, lost, worker_pid), daemon=True
+        ).start()
+        scheduler = CronScheduler(connection=connection)
+        jobs.register_periodic(scheduler, settings)
+        scheduler.start()
+        if not lost.is_set():
+            return  # asked to stop from outside: give the lock up at once
+        # Lost the lock (Redis outage or a long pause): compete for it again.
+
+
+def release_cron_lock(connection, token):
+    try:
+        if connection.get(CRON_LOCK) == token.encode():
+            connection.delete(CRON_LOCK)
+    except redis.RedisError:
+        pass
 
 
 def run(app, with_cron=True, burst=False):
@@ -32,7 +98,7 @@ def run(app, with_cron=True, burst=False):
     cron = None
     if with_cron and not burst:
         cron = multiprocessing.get_context("fork").Process(
-            target=run_cron, args=(settings,), name="sentinel-cron", daemon=True
+            target=_cron_process, args=(settings, os.getpid()), name="sentinel-cron", daemon=True
         )
         cron.start()
     try:
@@ -43,3 +109,11 @@ def run(app, with_cron=True, burst=False):
         if cron is not None and cron.is_alive():
             cron.terminate()
             cron.join(10)
+
+
+def _cron_process(settings, worker_pid):
+    token = f"{os.uname().nodename}:{os.getpid()}"
+    try:
+        run_cron(settings, token, worker_pid)
+    finally:
+        release_cron_lock(connect_redis(settings["redis_url"]), token)

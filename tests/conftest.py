@@ -212,3 +212,40 @@ def service(tmp_path_factory, pg_cluster, redis_server):
     service = sandbox.Service(env, log=state_dir / "gunicorn.log").start()
     yield service
     service.stop()
+
+
+@pytest.fixture
+def pg_connections(pg_cluster):
+    """Open extra client connections (backends) to the session cluster; all are
+    closed when the test ends. connect(dbname="postgres", autocommit=True)."""
+    opened = []
+
+    def connect(dbname="postgres", autocommit=True, **kwargs):
+        conn = pg_cluster.connect(dbname, **kwargs)
+        conn.autocommit = autocommit
+        opened.append(conn)
+        return conn
+
+    yield connect
+    for conn in opened:
+        if not conn.closed:
+            conn.cancel()
+            conn.close()
+
+
+@pytest.fixture
+def worker(sentinel_env, tmp_path):
+    """A real `python -m sentinel worker` (with its cron scheduler) for the test."""
+    log = open(tmp_path / "worker.log", "wb")  # noqa: SIM115 - closed below
+    process = subprocess.Popen(
+        [sys.executable, "-m", "sentinel", "worker"],
+        env=sentinel_env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    process.log_path = tmp_path / "worker.log"
+    yield process
+    if process.poll() is None:
+        process.terminate()
+        process.wait(30)
+    log.close()
