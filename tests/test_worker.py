@@ -40,7 +40,8 @@ def test_housekeeping_runs_in_the_worker(app, auth, sentinel, settings):
     assert digest(expired) not in kept
 
 
-def test_periodic_jobs_are_registered_as_declared(settings):
+def test_periodic_jobs_are_registered_as_declared(app):
+    settings = app.config["SENTINEL"]
     scheduler = CronScheduler(connection=connect_redis(settings["redis_url"]))
     jobs.register_periodic(scheduler, settings)
     registered = {job.name: job for job in scheduler.get_jobs()}
