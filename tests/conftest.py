@@ -10,6 +10,7 @@ import uuid
 from pathlib import Path
 
 import pytest
+from playwright.sync_api import sync_playwright
 
 from sentinel import create_app, sandbox, state
 
@@ -249,3 +250,72 @@ def worker(sentinel_env, tmp_path):
         process.terminate()
         process.wait(30)
     log.close()
+
+
+# -- browser tests: Debian's chromium driven by Playwright ------------------------
+
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+
+@pytest.fixture(scope="session")
+def browser():
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS
+        )
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def page(request, browser, service, artifacts_dir):
+    context = browser.new_context(base_url=service.url)
+    page = context.new_page()
+    page.set_default_timeout(10_000)
+    yield page
+    if getattr(request.node, "test_failed", False):
+        # Keep the evidence: what the browser saw and what the server said.
+        stem = artifacts_dir / request.node.name
+        page.screenshot(path=f"{stem}.png", full_page=True)
+        (artifacts_dir / f"{request.node.name}.html").write_text(page.content())
+        (artifacts_dir / f"{request.node.name}.server.log").write_bytes(
+            service.log_path.read_bytes()
+        )
+    context.close()
+
+
+@pytest.fixture
+def ui_user(service):
+    """A user of the module's `service`, created through the CLI; its password
+    is "user-password"."""
+    name = "u" + uuid.uuid4().hex[:10]
+    subprocess.run(
+        [sys.executable, "-m", "sentinel", "users", "create", name, "--password-stdin"],
+        input="user-password\n",
+        env=service.env,
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    return name
+
+
+@pytest.fixture
+def sign_in():
+    """sign_in(page, username, password="user-password") through the login form."""
+
+    def sign_in(page, username, password="user-password"):
+        page.goto("/ui/login")
+        page.get_by_label("Username").fill(username)
+        page.get_by_label("Password").fill(password)
+        page.get_by_role("button", name="Sign in").click()
+
+    return sign_in

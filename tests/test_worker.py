@@ -46,11 +46,15 @@ def test_periodic_jobs_are_registered_as_declared(app):
     jobs.register_periodic(scheduler, settings)
     registered = {job.name: job for job in scheduler.get_jobs()}
     declared = {job.name: job for job in jobs.periodic_jobs(settings)}
-    assert set(registered) == set(declared) == {
-        "sentinel.tasks.housekeeping",
-        "sentinel.tasks.collect_dashboard",
-        "sentinel.tasks.collect_monitoring",
-    }
+    assert (
+        set(registered)
+        == set(declared)
+        == {
+            "sentinel.tasks.housekeeping",
+            "sentinel.tasks.collect_dashboard",
+            "sentinel.tasks.collect_monitoring",
+        }
+    )
     for name, job in registered.items():
         assert job.interval == declared[name].interval
         assert job.queue_name == jobs.QUEUE
