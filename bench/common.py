@@ -142,8 +142,8 @@ class ReferenceAgent:
     with one reused SSL context (a fresh context per call would add ~35 ms).
     """
 
-    def __init__(self):
-        self.available = REFAGENT.exists()
+    def __init__(self, enabled=True):
+        self.available = enabled and REFAGENT.exists()
         self.env = {}
 
     def start(self):
@@ -163,6 +163,16 @@ class ReferenceAgent:
         self.context.check_hostname = False
         self.context.verify_mode = ssl.CERT_NONE
         return self
+
+    def connect_postgres(self, dbname="postgres"):
+        """A connection to the agent's own cluster (trust auth on loopback)."""
+        import psycopg2
+
+        conn = psycopg2.connect(
+            host="127.0.0.1", port=self.env["REFAGENT_PGPORT"], user="postgres", dbname=dbname
+        )
+        conn.autocommit = True
+        return conn
 
     def request(self, method, path, body=None, headers=None):
         connection = http.client.HTTPSConnection(

@@ -1,33 +1,40 @@
-"""`make bench`: every benchmark, each beside its baselines, in one run."""
+"""`make bench`: every benchmark, each beside its baselines, in one run.
+
+A suite is a module bench/<name>.py with run(environment, agent) -> figures.
+"""
 
 import argparse
+import importlib
 import json
 import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench import core  # noqa: E402
 from bench.common import Environment, ReferenceAgent  # noqa: E402
 
-SUITES = {"core": core}
+SUITES = ["core", "activity", "dashboard", "monitoring", "administration", "collectors"]
+
+
+def available(name):
+    return (Path(__file__).parent / f"{name}.py").exists()
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("suites", nargs="*", default=list(SUITES), help="which benchmarks")
+    parser.add_argument("suites", nargs="*", help=f"which benchmarks (default: {SUITES})")
     parser.add_argument("--no-reference", action="store_true", help="skip temBoard agent 7.11")
     parser.add_argument("--json", type=Path, help="also write the figures to this file")
     args = parser.parse_args()
+    names = args.suites or [name for name in SUITES if available(name)]
 
     environment = Environment()
-    agent = ReferenceAgent() if not args.no_reference else ReferenceAgent.__new__(ReferenceAgent)
-    if args.no_reference:
-        agent.available = False
-        agent.env = {}
+    agent = ReferenceAgent(enabled=not args.no_reference)
     try:
         agent.start()
-        results = {name: SUITES[name].run(environment, agent) for name in args.suites}
+        results = {}
+        for name in names:
+            results[name] = importlib.import_module(f"bench.{name}").run(environment, agent)
     finally:
         agent.stop()
         environment.close()

@@ -37,6 +37,14 @@ class Malformed(SentinelError):
         self.parameter = parameter
 
 
+class NotSent(SentinelError):
+    """A required parameter is absent (406), in the agent's words."""
+
+    def __init__(self, parameter):
+        super().__init__(f"Parameter '{parameter}' not sent.")
+        self.parameter = parameter
+
+
 class Conflict(SentinelError):
     """The change clashes with what exists (409)."""
 

@@ -227,6 +227,26 @@ class Postgres:
             finally:
                 self._checkin(raw)
 
+    @contextlib.contextmanager
+    def other_database(self, dbname):
+        """A short-lived connection to another database of the instance, with
+        the same name and timeouts (for what only that database can answer,
+        such as its relation names or its tables' statistics). Not pooled:
+        it is closed on exit."""
+        params = psycopg2.extensions.parse_dsn(self.dsn)
+        params["dbname"] = dbname
+        try:
+            raw = psycopg2.connect(psycopg2.extensions.make_dsn(**params))
+        except psycopg2.Error as exc:
+            raise _unavailable(exc) from None
+        raw.autocommit = True
+        try:
+            yield Connection(raw)
+        except (psycopg2.OperationalError, psycopg2.InterfaceError) as exc:
+            raise _translated(exc, raw) or exc from None
+        finally:
+            self._discard(raw)
+
     def query(self, sql, params=None):
         return self.run(lambda conn: conn.query(sql, params))
 

@@ -18,6 +18,7 @@ STATUS = {
     errors.Unauthorized: 401,
     errors.NotFound: 404,
     errors.Malformed: 406,
+    errors.NotSent: 406,
     errors.Conflict: 409,
     errors.Throttled: 429,
     errors.PostgresUnavailable: 503,
