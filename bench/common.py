@@ -7,7 +7,6 @@ import shutil
 import ssl
 import statistics
 import subprocess
-import tempfile
 import time
 from pathlib import Path
 
@@ -80,12 +79,7 @@ class Environment:
     """A throwaway cluster and Redis, and Sentinel under gunicorn on them."""
 
     def __init__(self):
-        self.base = Path(tempfile.mkdtemp(prefix="sentinel-bench-", dir="/tmp"))
-        os.chmod(self.base, 0o755)
-        self.cluster = sandbox.Cluster(self.base / "cluster", throwaway=True)
-        self.cluster.init()
-        self.cluster.start()
-        self.cluster.execute("CREATE EXTENSION IF NOT EXISTS pg_stat_statements")
+        self.cluster, self.base = sandbox.throwaway_cluster("sentinel-bench-")
         self.redis = sandbox.RedisServer().start()
         self.services = []
 
@@ -145,16 +139,26 @@ class ReferenceAgent:
     def __init__(self, enabled=True):
         self.available = enabled and REFAGENT.exists()
         self.env = {}
+        self.started_here = False
 
     def start(self):
+        """Use the agent refagent.sh already runs, or start one (and stop it after)."""
         if not self.available:
             return self
-        result = subprocess.run(["bash", str(REFAGENT), "start"], capture_output=True, text=True)
-        if result.returncode != 0:
-            self.available = False
-            self.error = result.stderr[-500:]
-            return self
-        for line in result.stdout.splitlines():
+        status = subprocess.run(["bash", str(REFAGENT), "status"], capture_output=True, text=True)
+        if "agent: running" in status.stdout and "postgres: running" in status.stdout:
+            output = status.stdout
+        else:
+            result = subprocess.run(
+                ["bash", str(REFAGENT), "start"], capture_output=True, text=True
+            )
+            if result.returncode != 0:
+                self.available = False
+                self.error = result.stderr[-500:]
+                return self
+            output = result.stdout
+            self.started_here = True
+        for line in output.splitlines():
             if "=" in line and not line.startswith("#"):
                 key, _, value = line.partition("=")
                 self.env[key] = value.strip('"')
@@ -197,5 +201,5 @@ class ReferenceAgent:
         return self.request("POST", "/login", body)["session"]
 
     def stop(self):
-        if self.available and self.env:
+        if self.started_here:
             subprocess.run(["bash", str(REFAGENT), "stop"], capture_output=True)

@@ -8,6 +8,7 @@ print as one line at start.
 
 import os
 import secrets
+import shlex
 import socket
 import tempfile
 import tomllib
@@ -87,6 +88,22 @@ def _dsn(value):
     return value
 
 
+def _pg_ctl(value):
+    text = _text(value)
+    if not text:
+        return text
+    try:
+        words = shlex.split(text)
+    except ValueError as exc:
+        raise ValueError(f"cannot be split into words: {exc}") from None
+    if not any("{action}" in word for word in words):
+        raise ValueError(
+            "must contain {action}, e.g. "
+            "'/usr/lib/postgresql/15/bin/pg_ctl {action} -D /var/lib/postgresql/15/main -w'"
+        )
+    return text
+
+
 def _redis_url(value):
     scheme = urlsplit(_text(value)).scheme
     if scheme not in ("redis", "rediss", "unix"):
@@ -111,7 +128,8 @@ def _log_level(value):
 SETTINGS = (
     Setting("pg_dsn", "", _dsn, "managed instance, libpq URL or keyword string"),
     Setting("pg_data", "", _text, "data directory of the managed instance"),
-    Setting("pg_ctl", "", _text, "pg_ctl command template for administration"),
+    Setting("pg_ctl", "", _pg_ctl, "pg_ctl command template for administration"),
+    Setting("pg_ctl_timeout", 60, _integer(1, 600), "s for pg_ctl and for a start"),
     Setting("redis_url", "redis://127.0.0.1:6379/0", _redis_url, "Redis for RQ"),
     Setting("database", "", _database_url, "Sentinel's own state (default SQLite)"),
     Setting("state_dir", str(PROJECT_ROOT / "var"), _text, "state directory"),

@@ -15,6 +15,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.request
 from pathlib import Path
@@ -241,6 +242,18 @@ class Cluster:
                 return cursor.fetchall() if cursor.description else None
         finally:
             conn.close()
+
+
+def throwaway_cluster(prefix):
+    """A started cluster in a new directory under /tmp (reachable by its owner),
+    with pg_stat_statements; returns it and the directory to remove after."""
+    base = Path(tempfile.mkdtemp(prefix=prefix, dir="/tmp"))
+    os.chmod(base, 0o755)
+    cluster = Cluster(base / "cluster", throwaway=True)
+    cluster.init()
+    cluster.start()
+    cluster.execute("CREATE EXTENSION IF NOT EXISTS pg_stat_statements")
+    return cluster, base
 
 
 class RedisServer:

@@ -5,7 +5,6 @@ import os
 import shutil
 import subprocess
 import sys
-import tempfile
 import uuid
 from pathlib import Path
 
@@ -34,20 +33,9 @@ def pytest_runtest_makereport(item, call):
         item.test_failed = report.failed
 
 
-def make_cluster(prefix):
-    """A started throwaway cluster; PostgreSQL's owner must be able to reach it."""
-    base = Path(tempfile.mkdtemp(prefix=prefix, dir="/tmp"))
-    os.chmod(base, 0o755)
-    cluster = sandbox.Cluster(base / "cluster", throwaway=True)
-    cluster.init()
-    cluster.start()
-    cluster.execute("CREATE EXTENSION IF NOT EXISTS pg_stat_statements")
-    return cluster, base
-
-
 @pytest.fixture(scope="session")
 def pg_cluster():
-    cluster, base = make_cluster("sentinel-pg-")
+    cluster, base = sandbox.throwaway_cluster("sentinel-pg-")
     yield cluster
     cluster.stop("immediate")
     shutil.rmtree(base, ignore_errors=True)
@@ -56,7 +44,7 @@ def pg_cluster():
 @pytest.fixture
 def own_cluster():
     """A cluster of the test's own, for tests that stop or break it."""
-    cluster, base = make_cluster("sentinel-own-pg-")
+    cluster, base = sandbox.throwaway_cluster("sentinel-own-pg-")
     yield cluster
     cluster.stop("immediate")
     shutil.rmtree(base, ignore_errors=True)

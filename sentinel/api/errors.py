@@ -35,7 +35,10 @@ UI_PREFIXES = ("/ui/", "/static/")
 
 
 def wants_html():
-    return request.path == "/ui" or request.path.startswith(UI_PREFIXES)
+    """HTML for the web UI's pages; JSON for the API and for the UI's own
+    JSON calls (which do not accept text/html)."""
+    in_ui = request.path == "/ui" or request.path.startswith(UI_PREFIXES)
+    return in_ui and request.accept_mimetypes.accept_html
 
 
 def error_response(status, message, headers=None):

@@ -1,0 +1,87 @@
+"""The Administration page in Chromium: reload and restart, confirmed, for real."""
+
+import os
+import shutil
+
+import pytest
+from playwright.sync_api import expect
+
+from sentinel import sandbox
+
+pytestmark = pytest.mark.browser
+
+
+@pytest.fixture(scope="module")
+def service(tmp_path_factory, redis_server):
+    """Sentinel under gunicorn controlling a cluster of this module's own."""
+    cluster, base = sandbox.throwaway_cluster("sentinel-admin-ui-")
+    state_dir = tmp_path_factory.mktemp("admin-ui-state")
+    env = {
+        **os.environ,
+        "SENTINEL_STATE_DIR": str(state_dir),
+        "SENTINEL_PG_DSN": cluster.dsn(),
+        "SENTINEL_PG_CTL": cluster.pg_ctl_command(),
+        "SENTINEL_REDIS_URL": redis_server.url,
+    }
+    service = sandbox.Service(env, log=state_dir / "gunicorn.log").start()
+    service.cluster = cluster
+    yield service
+    service.stop()
+    cluster.stop("immediate")
+    shutil.rmtree(base, ignore_errors=True)
+
+
+@pytest.fixture
+def signed_in(page, ui_user, sign_in):
+    sign_in(page, ui_user)
+    page.goto("/ui/administration/")
+    return page
+
+
+def postmaster_start(cluster):
+    return cluster.execute("SELECT pg_postmaster_start_time()")[0][0]
+
+
+def test_the_page_shows_the_running_instance(signed_in):
+    expect(signed_in.locator("#instance-state")).to_contain_text("Running: PostgreSQL 15.")
+
+
+def test_restart_asks_for_confirmation_then_restarts(signed_in, service):
+    before = postmaster_start(service.cluster)
+    signed_in.get_by_role("button", name="Restart PostgreSQL").click()
+    dialog = signed_in.locator("#confirm")
+    expect(dialog).to_be_visible()
+    expect(dialog).to_contain_text("Every session is disconnected")
+    dialog.get_by_role("button", name="Confirm").click()
+    expect(signed_in.locator("#outcome")).to_have_text("restart: done.", timeout=60_000)
+    assert postmaster_start(service.cluster) > before
+    expect(signed_in.locator("#instance-state")).to_contain_text("Running")
+
+
+def test_cancelling_the_confirmation_does_nothing(signed_in, service):
+    before = postmaster_start(service.cluster)
+    signed_in.get_by_role("button", name="Restart PostgreSQL").click()
+    signed_in.locator("#confirm").get_by_role("button", name="Cancel").click()
+    expect(signed_in.locator("#confirm")).to_be_hidden()
+    expect(signed_in.locator("#outcome")).to_have_text("")
+    assert postmaster_start(service.cluster) == before
+
+
+def test_reload_shows_its_outcome_and_is_recorded(signed_in, ui_user):
+    signed_in.get_by_role("button", name="Reload configuration").click()
+    signed_in.locator("#confirm").get_by_role("button", name="Confirm").click()
+    expect(signed_in.locator("#outcome")).to_have_text("reload: done.")
+    signed_in.goto("/ui/")
+    expect(signed_in.locator("#notifications tbody tr").first).to_contain_text("PostgreSQL reload")
+
+
+def test_a_failed_action_shows_why(signed_in, service):
+    service.cluster.stop()
+    try:
+        signed_in.get_by_role("button", name="Reload configuration").click()
+        signed_in.locator("#confirm").get_by_role("button", name="Confirm").click()
+        expect(signed_in.locator("#outcome")).to_contain_text("reload failed:")
+        expect(signed_in.locator("#outcome")).to_have_attribute("role", "alert")
+        expect(signed_in.locator("#instance-state")).to_contain_text("Not reachable")
+    finally:
+        service.cluster.start()
