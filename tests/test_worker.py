@@ -6,11 +6,13 @@ import subprocess
 import sys
 import time
 
+import psutil
 from rq.cron import CronScheduler
 
 from sentinel import jobs, state, tasks
 from sentinel.extensions import connect_redis
 from sentinel.state import LoginFailure, Session, utcnow
+from sentinel.worker import CRON_LOCK
 
 
 def expire_all_sessions(app):
@@ -86,3 +88,50 @@ def test_the_worker_schedules_housekeeping_and_stops_cleanly(app, auth, sentinel
         _, errors = worker.communicate(timeout=30)
     assert worker.returncode == 0, errors
     assert "Traceback" not in errors
+
+
+def start_worker(env):
+    return subprocess.Popen(
+        [sys.executable, "-m", "sentinel", "worker"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+
+
+def wait_for(condition, timeout):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = condition()
+        if value:
+            return value
+        time.sleep(0.2)
+    raise AssertionError(f"condition not met within {timeout} s")
+
+
+def test_one_cron_scheduler_among_several_workers_and_a_successor(sentinel_env, settings):
+    connection = connect_redis(settings["redis_url"])
+    workers = [start_worker(sentinel_env) for _ in range(2)]
+    try:
+        leader = wait_for(lambda: connection.get(CRON_LOCK), 20).decode()
+        time.sleep(3)  # both had time to compete for the lock
+        assert len(CronScheduler.all(connection)) == 1
+        cron_pid = int(leader.rsplit(":", 1)[1])
+        worker_pid = psutil.Process(cron_pid).ppid()
+        leading = next(w for w in workers if w.pid == worker_pid)
+
+        leading.kill()  # no clean shutdown: the successor must take over alone
+        leading.wait(10)
+        successor = wait_for(
+            lambda: (value := connection.get(CRON_LOCK)) and value.decode() != leader and value,
+            45,
+        ).decode()
+        assert psutil.Process(int(successor.rsplit(":", 1)[1])).ppid() in {
+            w.pid for w in workers if w is not leading
+        }
+        wait_for(lambda: not psutil.pid_exists(cron_pid), 20)  # the orphan stopped
+    finally:
+        for process in workers:
+            if process.poll() is None:
+                process.send_signal(signal.SIGTERM)
+                process.wait(30)
