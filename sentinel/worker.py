@@ -13,10 +13,10 @@ import threading
 import time
 
 import redis
-from rq import Worker
+from rq import SimpleWorker
 from rq.cron import CronScheduler
 
-from . import jobs, state
+from . import jobs
 from .extensions import connect_redis
 
 logger = logging.getLogger(__name__)
@@ -26,12 +26,15 @@ LOCK_TTL = 30  # seconds a dead leader keeps the lock
 RENEW_EVERY = 10
 
 
-class SentinelWorker(Worker):
-    """An RQ worker that never lets a job inherit its state-database connections."""
+class SentinelWorker(SimpleWorker):
+    """Runs jobs in the worker process itself, not in a fork per job.
 
-    def fork_work_horse(self, job, queue):
-        state.database.close_all()
-        super().fork_work_horse(job, queue)
+    Collection jobs come every few seconds and are short: forking for each
+    would open a new connection to the watched instance every time, where
+    running in place reuses the pool's (and the state database's). Job
+    timeouts still apply (SIGALRM); a worker that dies is restarted by systemd
+    and its job is marked failed by RQ.
+    """
 
 
 def _hold_leadership(connection, token, lost, worker_pid):

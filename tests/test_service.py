@@ -2,11 +2,6 @@
 
 import http.client
 import json
-import subprocess
-import sys
-import uuid
-
-import pytest
 
 
 def call(service, method, path, body=None, headers=None):
@@ -21,39 +16,24 @@ def call(service, method, path, body=None, headers=None):
         connection.close()
 
 
-@pytest.fixture
-def user(service):
-    name = "u" + uuid.uuid4().hex[:10]
-    result = subprocess.run(
-        [sys.executable, "-m", "sentinel", "users", "create", name, "--password-stdin"],
-        input="user-password\n",
-        env=service.env,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    assert result.returncode == 0, result.stderr
-    return name
-
-
-def test_a_new_user_walks_through_the_core_api(service, user):
+def test_a_new_user_walks_through_the_core_api(service, ui_user):
     status, _, body = call(
-        service, "POST", "/login", {"username": user, "password": "user-password"}
+        service, "POST", "/login", {"username": ui_user, "password": "user-password"}
     )
     assert status == 200
     headers = {"X-Session": body["session"]}
-    assert call(service, "GET", "/profile", headers=headers)[2] == {"username": user}
+    assert call(service, "GET", "/profile", headers=headers)[2] == {"username": ui_user}
     assert call(service, "GET", "/discover")[2]["hostname"] == "sentinel.test"
     notes = call(service, "GET", "/notifications", headers=headers)[2]
-    assert notes[0]["username"] == user and notes[0]["message"] == "Login"
+    assert notes[0]["username"] == ui_user and notes[0]["message"] == "Login"
     assert call(service, "GET", "/status")[0] == 200
     assert call(service, "GET", "/logout", headers=headers)[2] == {"logout": True}
     status, _, body = call(service, "GET", "/profile", headers=headers)
     assert (status, body) == (401, {"error": "Invalid session."})
 
 
-def test_throttling_holds_across_gunicorn_workers(service, user):
-    wrong = {"username": user, "password": "wrong-password"}
+def test_throttling_holds_across_gunicorn_workers(service, ui_user):
+    wrong = {"username": ui_user, "password": "wrong-password"}
     statuses = [call(service, "POST", "/login", wrong)[0] for _ in range(5)]
     assert statuses == [404] * 5
     status, headers, body = call(service, "POST", "/login", wrong)
@@ -62,9 +42,9 @@ def test_throttling_holds_across_gunicorn_workers(service, user):
     assert body == {"error": "Too many failed login attempts, retry later."}
 
 
-def test_a_session_survives_a_service_restart(service, user):
-    session = call(service, "POST", "/login", {"username": user, "password": "user-password"})[2]
+def test_a_session_survives_a_service_restart(service, ui_user):
+    session = call(service, "POST", "/login", {"username": ui_user, "password": "user-password"})[2]
     service.stop()
     service.start()
     status, _, body = call(service, "GET", "/profile", headers={"X-Session": session["session"]})
-    assert (status, body) == (200, {"username": user})
+    assert (status, body) == (200, {"username": ui_user})
