@@ -1,8 +1,13 @@
 """The audit log: who did what, as /notifications and the home page show it."""
 
-from .state import Notification
+from .state import Notification, compiled_once, database
 
 DATE_FORMAT = "%Y-%m-%dT%H:%M:%S"
+
+_ordered = (Notification.created_at.desc(), Notification.id.desc())
+_columns = (Notification.created_at, Notification.username, Notification.message)
+# /dashboard embeds the newest notifications on every call: keep that query cheap.
+_newest_sql = compiled_once(lambda: Notification.select(*_columns).order_by(*_ordered).limit(1))
 
 
 def record(username, message):
@@ -10,15 +15,16 @@ def record(username, message):
 
 
 def recent(limit=None):
-    """Notifications newest first, as the agent API shapes them."""
-    query = Notification.select().order_by(Notification.created_at.desc(), Notification.id.desc())
-    if limit is not None:
-        query = query.limit(limit)
+    """Notifications newest first (all, or the newest `limit`), as the agent shapes them."""
+    if limit is None:
+        rows = Notification.select(*_columns).order_by(*_ordered).tuples()
+    else:
+        rows = database.execute_sql(_newest_sql(), (limit,)).fetchall()
     return [
         {
-            "date": row.created_at.strftime(DATE_FORMAT),
-            "username": row.username,
-            "message": row.message,
+            "date": Notification.created_at.python_value(created_at).strftime(DATE_FORMAT),
+            "username": username,
+            "message": message,
         }
-        for row in query
+        for created_at, username, message in rows
     ]

@@ -9,12 +9,14 @@ right within a process and nothing fails.
 import json
 import logging
 import threading
+import time
 
 import redis
 
 logger = logging.getLogger(__name__)
 
 PREFIX = "sentinel:samples:"
+RETRY_AFTER = 5  # seconds without trying Redis after it failed, so no request waits on it
 
 
 class SampleStore:
@@ -23,31 +25,29 @@ class SampleStore:
         self.ttl = ttl
         self._local = {}
         self._lock = threading.Lock()
+        self._retry_at = 0.0
 
     def exchange(self, namespace, current):
         """Store `current` ({key: JSON-able}) as the namespace's sample, and
         return the previous values of the keys it has ({key: value}).
 
-        Keys absent from `current` are dropped, so the store holds exactly the
-        last sample (a backend that ended leaves nothing behind).
+        The namespace's sample is one JSON value swapped in a single round
+        trip (SET ... GET), so the store holds exactly the last sample: a
+        backend that ended leaves nothing behind.
         """
-        key = PREFIX + namespace
-        names = list(current)
-        try:
-            with self.connection.pipeline(transaction=True) as pipe:
-                if names:
-                    pipe.hmget(key, names)
-                pipe.delete(key)
-                if names:
-                    pipe.hset(key, mapping={n: json.dumps(v) for n, v in current.items()})
-                    pipe.expire(key, self.ttl)
-                results = pipe.execute()
-        except redis.RedisError as exc:
-            logger.warning("event=samples_fallback namespace=%s error=%s", namespace, exc)
+        if time.monotonic() < self._retry_at:
             return self._exchange_locally(namespace, current)
-        if not names:
+        value = json.dumps(current)
+        try:
+            raw = self.connection.set(PREFIX + namespace, value, ex=self.ttl, get=True)
+        except redis.RedisError as exc:
+            logger.warning("event=samples_fallback retry_in=%ss error=%s", RETRY_AFTER, exc)
+            self._retry_at = time.monotonic() + RETRY_AFTER
+            return self._exchange_locally(namespace, current)
+        if not raw:
             return {}
-        return {name: json.loads(raw) for name, raw in zip(names, results[0], strict=True) if raw}
+        previous = json.loads(raw)
+        return {name: previous[name] for name in current if name in previous}
 
     def _exchange_locally(self, namespace, current):
         with self._lock:

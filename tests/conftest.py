@@ -108,6 +108,7 @@ def app(settings):
     app = create_app(settings)
     yield app
     app.extensions["sentinel.postgres"].close()
+    app.extensions["sentinel.redis"].close()
     state.database.close_all()
 
 
