@@ -1,0 +1,243 @@
+"""Monitoring figures: every probe route through gunicorn beside the same work
+done directly (its SQL through one open psycopg2 connection, or its host
+reads), and beside the reference agent's same probe when it runs; then the
+collector run, the history route and the page's series over a full history."""
+
+import datetime
+import json
+
+import peewee
+import psycopg2
+
+from sentinel import create_app, monitoring, probes, state
+from sentinel.extensions import postgres, redis
+from sentinel.postgres import load_sql
+from sentinel.state import MonitoringRun
+
+from .common import KeepAliveClient, fmt, interleaved, timed
+
+AGENT_PROBE_MS = (17, 22)  # the reference's per-probe range (temboard-agent-7.11.md)
+BLOAT = ("heap_bloat", "btree_bloat")
+HOST_READS = {
+    "filesystems_size": probes.file_systems,
+    "cpu": probes.read_proc_stat,
+    "process": lambda: (probes.read_proc_stat(), probes.read_loadavg()),
+    "memory": probes.read_meminfo,
+    "loadavg": probes.read_loadavg,
+}
+
+
+def raw_calls(dsn):
+    """Each probe's own work done directly: its SQL on one connection opened
+    once, or its host reads. The bloat probes get two: with a connection per
+    database opened once, and with the connect each call pays (as the probe
+    must: it asks each database about itself)."""
+    main = psycopg2.connect(dsn)
+    main.autocommit = True
+    version = main.server_version
+    opened = [main]
+
+    def query(conn, sql):
+        with conn.cursor() as cursor:
+            cursor.execute(sql)
+            return cursor.fetchall()
+
+    databases = [name for (name,) in query(main, load_sql("probe_databases", version))]
+    per_database = {}
+    for name in databases:
+        conn = psycopg2.connect(psycopg2.extensions.make_dsn(dsn, dbname=name))
+        conn.autocommit = True
+        per_database[name] = conn
+        opened.append(conn)
+
+    def sql_call(name):
+        sql = load_sql(f"probe_{name}", version)
+        return lambda: query(main, sql)
+
+    def bloat_open(name):
+        sql = load_sql(f"probe_{name}", version)
+
+        def call():
+            query(main, load_sql("probe_databases", version))
+            for conn in per_database.values():
+                query(conn, sql)
+
+        return call
+
+    def bloat_connecting(name):
+        sql = load_sql(f"probe_{name}", version)
+
+        def call():
+            for row in query(main, load_sql("probe_databases", version)):
+                conn = psycopg2.connect(psycopg2.extensions.make_dsn(dsn, dbname=row[0]))
+                try:
+                    query(conn, sql)
+                finally:
+                    conn.close()
+
+        return call
+
+    calls = {}
+    for name in probes.NAMES:
+        if name in HOST_READS:
+            calls[name] = HOST_READS[name]
+        elif name in BLOAT:
+            calls[name] = bloat_connecting(name)
+            calls[f"{name} (connections kept)"] = bloat_open(name)
+        else:
+            calls[name] = sql_call(name)
+    return calls, opened
+
+
+def measure_reference(agent, n):
+    if not agent.available:
+        print("\n## Reference agent: not measured (--no-reference or not available)")
+        return None
+    headers = {"X-Session": agent.login()}
+    figures = {
+        name: timed(
+            lambda name=name: agent.request("GET", f"/monitoring/probe/{name}", headers=headers),
+            n,
+            3,
+        )
+        for name in probes.NAMES
+    }
+    print("\n## Reference agent 7.11 (HTTPS, HTTP/1.0: one TLS connection per call)")
+    for name, stats in figures.items():
+        print(f"  GET /monitoring/probe/{name:24} {fmt(stats)}")
+    return figures
+
+
+def verdict(met):
+    return "MET" if met else "MISSED"
+
+
+def measure_probes(client, headers, dsn, n):
+    raw, connections = raw_calls(dsn)
+    figures = {}
+    for name in probes.NAMES:
+        count = n // 10 if name in BLOAT else n
+        calls = {
+            "sentinel": lambda name=name: client.request(
+                "GET", f"/monitoring/probe/{name}", headers=headers
+            ),
+            "raw": raw[name],
+            # An authenticated route doing nothing: HTTP, gunicorn and the session check.
+            "floor": lambda: client.request("GET", "/profile", headers=headers),
+        }
+        if name in BLOAT:
+            calls["raw, connections kept"] = raw[f"{name} (connections kept)"]
+        figures[name] = interleaved(calls, count, warmup=3 if name in BLOAT else 20)
+    for conn in connections:
+        conn.close()
+    return figures
+
+
+def fill_history(app, count, interval):
+    """`count` copies of a real run, one every `interval` seconds up to now."""
+    with app.app_context():
+        output = monitoring.collect(postgres.pool, redis.samples, app.config["SENTINEL"])
+        text = json.dumps(output, separators=(",", ":"))
+        now = state.utcnow().replace(microsecond=0)
+        with state.database.atomic():
+            for age in range(count):
+                moment = now - datetime.timedelta(seconds=age * interval)
+                MonitoringRun.create(collected_at=moment, data=text)
+    return len(text)
+
+
+def run(environment, agent, n=300):
+    print("# Monitoring: probe routes beside their own work done directly")
+    service = environment.service()
+    environment.create_user(service, "bench", "bench-password")
+    client = KeepAliveClient(service.port)
+    login = {"username": "bench", "password": "bench-password"}
+    headers = {"X-Session": client.request("POST", "/login", login)["session"]}
+
+    figures = measure_probes(client, headers, environment.cluster.dsn(), n)
+    results = {"probes": figures, "checks": {}}
+    print("\n## Probes (gunicorn, keep-alive) beside the same work done directly")
+    for name, stats in figures.items():
+        ours, raw = stats["sentinel"]["median"], stats["raw"]["median"]
+        bound = raw * 1.2 + 1
+        met = ours <= bound
+        results["checks"][name] = met
+        print(f"  GET /monitoring/probe/{name}")
+        print(f"      Sentinel                     {fmt(stats['sentinel'])}")
+        label = "raw, connecting to each db" if name in BLOAT else "raw"
+        print(f"      {label:28} {fmt(stats['raw'])}")
+        if name in BLOAT:
+            print(f"      raw, connections kept        {fmt(stats['raw, connections kept'])}")
+        print(f"      GET /profile (floor)         {fmt(stats['floor'])}")
+        beyond = ours - stats["floor"]["median"]
+        print(
+            f"      => {ours / raw:.2f}x raw; within 1.2x raw + 1 ms ({bound:.3f} ms): "
+            f"{verdict(met)}; beyond the floor {beyond:.3f} ms for {raw:.3f} ms of raw work"
+        )
+
+    # The collector, the history route and the page's series on a full history.
+    settings = {
+        "state_dir": service.env["SENTINEL_STATE_DIR"],
+        "pg_dsn": service.env["SENTINEL_PG_DSN"],
+        "redis_url": service.env["SENTINEL_REDIS_URL"],
+    }
+    app = create_app(settings)
+    try:
+        with app.app_context():
+            results["collector"] = timed(
+                lambda: monitoring.collect_and_store(
+                    postgres.pool, redis.samples, app.config["SENTINEL"]
+                ),
+                10,
+                warmup=2,
+            )
+        config = app.config["SENTINEL"]
+        kept = config["monitoring_retention"] // config["monitoring_interval"]
+        size = fill_history(app, kept, config["monitoring_interval"])
+        start = (state.utcnow() - datetime.timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M:%SZ")
+        results["history"] = interleaved(
+            {
+                "newest": lambda: client.request("GET", "/monitoring/history", headers=headers),
+                "last hour (50)": lambda: client.request(
+                    "GET", f"/monitoring/history?start={start}", headers=headers
+                ),
+            },
+            n // 10,
+            warmup=3,
+        )
+        with app.app_context():
+            results["page series"] = timed(monitoring.charts_of_kept_runs, 10, warmup=2)
+            newest = MonitoringRun.select(peewee.fn.MAX(MonitoringRun.id)).scalar()
+            results["page refresh"] = timed(
+                lambda: monitoring.charts_of_kept_runs(after=newest - 1), 100, warmup=5
+            )
+    finally:
+        app.extensions["sentinel.postgres"].close()
+        state.database.close_all()
+    print("\n## Collector and history")
+    print(f"  one collector run (every probe)    {fmt(results['collector'])}")
+    print(f"  {kept} runs kept, {size / 1024:.1f} kB of JSON each")
+    print(f"  GET /monitoring/history (newest)   {fmt(results['history']['newest'])}")
+    print(f"  GET /monitoring/history?start=-1h  {fmt(results['history']['last hour (50)'])}")
+    print(f"  page series, first load ({kept})  {fmt(results['page series'])}")
+    print(f"  page series, refresh (1 new run)   {fmt(results['page refresh'])}")
+
+    results["reference"] = measure_reference(agent, 30)
+    if results["reference"]:
+        print("\n## Sentinel beside the reference agent (medians)")
+        for name in probes.NAMES:
+            ours = figures[name]["sentinel"]["median"]
+            theirs = results["reference"][name]["median"]
+            print(f"  {name:24} {ours:8.2f} ms vs {theirs:8.2f} ms ({theirs / ours:.1f}x faster)")
+    else:
+        low, high = AGENT_PROBE_MS
+        print(f"\n  The reference pays {low}-{high} ms per probe (temboard-agent-7.11.md).")
+    missed = [name for name, met in results["checks"].items() if not met]
+    floor = max(stats["floor"]["median"] for stats in figures.values())
+    print(f"\n  Probes within 1.2x raw + 1 ms: {len(figures) - len(missed)}/{len(figures)}")
+    if missed:
+        print(f"  MISSED: {', '.join(missed)}")
+        print(f"  (an authenticated no-op route took up to {floor:.3f} ms in this run)")
+    client.close()
+    service.stop()
+    return results

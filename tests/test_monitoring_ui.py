@@ -1,0 +1,153 @@
+"""The Monitoring page in Chromium: one chart per probe over the kept runs."""
+
+import os
+
+import pytest
+from playwright.sync_api import expect
+
+from sentinel import create_app, monitoring, probes, sandbox, state
+from sentinel.extensions import postgres, redis
+from sentinel.state import MonitoringRun
+
+pytestmark = pytest.mark.browser
+REFRESH = 10  # s: the page refreshes every monitoring_interval (10 at least)
+
+
+@pytest.fixture(scope="module")
+def service(tmp_path_factory, pg_cluster, redis_server):
+    """Sentinel under gunicorn whose page refreshes every REFRESH seconds."""
+    state_dir = tmp_path_factory.mktemp("monitoring-ui-state")
+    env = {
+        **os.environ,
+        "SENTINEL_STATE_DIR": str(state_dir),
+        "SENTINEL_PG_DSN": pg_cluster.dsn(),
+        "SENTINEL_REDIS_URL": redis_server.url,
+        "SENTINEL_HOSTNAME": "sentinel.test",
+        "SENTINEL_MONITORING_INTERVAL": str(REFRESH),
+    }
+    service = sandbox.Service(env, log=state_dir / "gunicorn.log").start()
+    yield service
+    service.stop()
+
+
+@pytest.fixture
+def service_app(service):
+    """An app on the service's own state, Redis and cluster, to run its collector."""
+    env = service.env
+    app = create_app(
+        {
+            "state_dir": env["SENTINEL_STATE_DIR"],
+            "pg_dsn": env["SENTINEL_PG_DSN"],
+            "redis_url": env["SENTINEL_REDIS_URL"],
+            "hostname": "sentinel.test",
+        }
+    )
+    with app.app_context():
+        MonitoringRun.delete().execute()
+        # Earlier tests' samples would turn the first run's counters into rates.
+        for key in redis.connection.scan_iter("sentinel:samples:probe:*"):
+            redis.connection.delete(key)
+    yield app
+    app.extensions["sentinel.postgres"].close()
+    state.database.close_all()
+
+
+def collect_runs(app, count):
+    with app.app_context():
+        for _ in range(count):
+            monitoring.collect_and_store(postgres.pool, redis.samples, app.config["SENTINEL"])
+
+
+def get_data(page, query=""):
+    """GET the page's data as its script does (asking for JSON)."""
+    return page.request.get(f"/ui/monitoring/data{query}", headers={"Accept": "application/json"})
+
+
+@pytest.fixture
+def signed_in(page, ui_user, sign_in):
+    sign_in(page, ui_user)
+    return page
+
+
+def test_the_page_draws_one_chart_per_probe_from_the_kept_runs(service_app, signed_in):
+    collect_runs(service_app, 3)
+    signed_in.goto("/ui/monitoring/")
+    charts = signed_in.locator("#charts figure.chart")
+    expect(charts).to_have_count(len(probes.NAMES))
+    for name in probes.NAMES:
+        chart = signed_in.locator(f"#chart-{name}")
+        expect(chart).to_have_attribute("data-points", "3")
+        expect(chart.locator("canvas")).to_have_count(1)
+    expect(signed_in.locator("#no-runs")).to_be_hidden()
+    expect(signed_in.locator("#runs-kept")).to_contain_text("3 runs kept")
+    # Series named after what the runs hold: databases, CPU states, ...
+    expect(signed_in.locator("#chart-db_size .u-legend")).to_contain_text("postgres")
+    expect(signed_in.locator("#chart-db_size .u-legend")).to_contain_text("template1")
+    expect(signed_in.locator("#chart-cpu .u-legend")).to_contain_text("iowait")
+    expect(signed_in.locator("#chart-replication_lag .u-title")).to_have_text(
+        "Replication lag (no data)"
+    )
+
+
+def test_an_open_page_adds_the_runs_collected_since(service_app, signed_in):
+    collect_runs(service_app, 2)
+    signed_in.goto("/ui/monitoring/")
+    expect(signed_in.locator("#chart-cpu")).to_have_attribute("data-points", "2")
+    collect_runs(service_app, 1)
+    for name in probes.NAMES:
+        expect(signed_in.locator(f"#chart-{name}")).to_have_attribute(
+            "data-points", "3", timeout=(REFRESH + 5) * 1000
+        )
+    expect(signed_in.locator("#runs-kept")).to_contain_text("3 runs kept")
+
+
+def test_the_page_data_has_a_value_per_run_for_each_series(service_app, signed_in):
+    collect_runs(service_app, 2)
+    answer = get_data(signed_in)
+    assert answer.ok
+    data = answer.json()
+    assert data["kept"] == 2
+    charts = {chart["probe"]: chart for chart in data["charts"]}
+    assert list(charts) == list(probes.NAMES)
+    for chart in charts.values():
+        assert len(chart["data"]) == len(chart["labels"]) + 1
+        assert all(len(values) == 2 for values in chart["data"])
+    sizes = dict(zip(charts["db_size"]["labels"], charts["db_size"]["data"][1:], strict=True))
+    assert all(size > 1 for size in sizes["postgres"])  # MiB
+    # Counters need a previous run: the first run has no rate, the second one has.
+    commits = charts["xacts"]["data"][1]
+    assert commits[0] is None and commits[1] > 0
+
+
+def test_the_page_data_after_a_run_holds_only_the_later_runs(service_app, signed_in):
+    collect_runs(service_app, 2)
+    first = get_data(signed_in).json()
+    nothing_new = get_data(signed_in, f"?after={first['last']}").json()
+    assert nothing_new["last"] == first["last"]
+    assert all(chart["data"][0] == [] for chart in nothing_new["charts"])
+    collect_runs(service_app, 1)
+    later = get_data(signed_in, f"?after={first['last']}").json()
+    assert later["kept"] == 3
+    assert later["last"] > first["last"]
+    assert all(len(chart["data"][0]) == 1 for chart in later["charts"])
+
+
+@pytest.mark.parametrize("after", ["x", "-1", "1.5", "9" * 30])
+def test_the_page_data_refuses_a_malformed_after(service_app, signed_in, after):
+    answer = get_data(signed_in, f"?after={after}")
+    assert answer.status == 406
+    assert answer.json() == {"error": "Parameter 'after' is malformed."}
+
+
+def test_an_empty_history_says_the_collector_has_not_run(service_app, signed_in):
+    signed_in.goto("/ui/monitoring/")
+    expect(signed_in.locator("#no-runs")).to_be_visible()
+    expect(signed_in.locator("#no-runs")).to_contain_text("The collector has not run yet")
+    expect(signed_in.locator("#runs-kept")).to_have_text("No run kept yet.")
+    expect(signed_in.locator("#charts figure.chart")).to_have_count(len(probes.NAMES))
+
+
+def test_the_page_data_needs_a_signed_in_user(service, page):
+    answer = page.request.get("/ui/monitoring/data", max_redirects=0)
+    assert answer.status == 302
+    assert "/ui/login" in answer.headers["location"]
