@@ -67,7 +67,7 @@
       noRuns.hidden = answer.kept > 0;
       const times = drawn.size ? drawn.values().next().value.data[0] : [];
       runsKept.textContent = answer.kept
-        ? `${answer.kept} runs kept, the last at ${new Date(times[times.length - 1] * 1000).toLocaleString()}.`
+        ? `${answer.kept} ${answer.kept === 1 ? "run" : "runs"} kept, the last at ${new Date(times[times.length - 1] * 1000).toLocaleString()}.`
         : "No run kept yet.";
       Sentinel.say(status, "");
     } catch (error) {

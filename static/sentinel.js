@@ -82,7 +82,9 @@ const Sentinel = (() => {
         label, stroke: colors[i % colors.length], width: 1.5,
         value: (u, v) => v == null ? "-" : `${(+v).toFixed(2)}${unit}`,
       }))],
-      axes: [{}, {values: (u, ticks) => ticks.map((v) => `${v}${unit}`)}],
+      axes: [{}, {size: 70, values: (u, ticks) => ticks.map((v) => `${v}${unit}`)}],
+      // A single point would otherwise stretch the time axis over years.
+      scales: {x: {time: true, range: (u, min, max) => (min === max ? [min - 60, max + 60] : [min, max])}},
     };
     const chart = new uPlot(options, [[], ...seriesLabels.map(() => [])], element);
     new ResizeObserver(() => chart.setSize({width: element.clientWidth, height: 220}))
