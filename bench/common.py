@@ -4,6 +4,7 @@ import http.client
 import json
 import os
 import shutil
+import socket
 import ssl
 import statistics
 import subprocess
@@ -57,22 +58,53 @@ def interleaved(calls, n, warmup=20):
 
 
 class KeepAliveClient:
-    """One persistent HTTP/1.1 connection, as an API client would hold."""
+    """One persistent HTTP/1.1 connection, as an API client would hold.
+
+    Requests are written and answers read straight on the socket (the body
+    by its Content-Length): Python's http.client would add about 0.2 ms of
+    its own to every call, which is the client's cost, not the server's.
+    """
 
     def __init__(self, port):
-        self.connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+        self.socket = socket.create_connection(("127.0.0.1", port), timeout=30)
+        self.socket.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self.buffer = b""
 
     def request(self, method, path, body=None, headers=None, expect=200):
-        payload = json.dumps(body) if body is not None else None
-        self.connection.request(method, path, body=payload, headers=headers or {})
-        answer = self.connection.getresponse()
-        data = answer.read()
-        if answer.status != expect:
-            raise RuntimeError(f"{method} {path}: {answer.status} {data[:200]!r}")
+        payload = json.dumps(body).encode() if body is not None else b""
+        lines = [f"{method} {path} HTTP/1.1", "Host: 127.0.0.1"]
+        lines += [f"{name}: {value}" for name, value in (headers or {}).items()]
+        if body is not None:
+            lines += ["Content-Type: application/json", f"Content-Length: {len(payload)}"]
+        self.socket.sendall(("\r\n".join(lines) + "\r\n\r\n").encode() + payload)
+        status, data = self._read_response()
+        if status != expect:
+            raise RuntimeError(f"{method} {path}: {status} {data[:200]!r}")
         return json.loads(data) if data else None
 
+    def _read_response(self):
+        while b"\r\n\r\n" not in self.buffer:
+            self._receive()
+        head, _, self.buffer = self.buffer.partition(b"\r\n\r\n")
+        status = int(head.split(b" ", 2)[1])
+        length = 0
+        for line in head.split(b"\r\n")[1:]:
+            name, _, value = line.partition(b":")
+            if name.strip().lower() == b"content-length":
+                length = int(value)
+        while len(self.buffer) < length:
+            self._receive()
+        data, self.buffer = self.buffer[:length], self.buffer[length:]
+        return status, data
+
+    def _receive(self):
+        chunk = self.socket.recv(1 << 20)
+        if not chunk:
+            raise ConnectionError("the server closed the connection")
+        self.buffer += chunk
+
     def close(self):
-        self.connection.close()
+        self.socket.close()
 
 
 class Environment:
