@@ -14,7 +14,6 @@ import collections
 import logging
 import threading
 import time
-import weakref
 
 import psycopg2
 import psycopg2.errors
@@ -34,9 +33,6 @@ NO_FIGURES = {"iow": "N", "read_s": "0.00B", "write_s": "0.00B", "cpu": 0.0, "me
 # Below this many processes to re-read, a helper thread (75 µs) costs more
 # than overlapping the reads with the query saves.
 OVERLAP_FROM = 32
-# The statements each pooled connection has prepared (see _query).
-_prepared = weakref.WeakKeyDictionary()
-_prepared_lock = threading.Lock()
 # What each action sends, the key its answer uses, and the notification it records.
 ACTIONS = {
     "terminate": ("SELECT pg_terminate_backend(%s)", "killed", "Backend {} terminated"),
@@ -180,24 +176,8 @@ def _name_relations(pg, locks):
 
 
 def _query(conn, name):
-    """The rows of sql/<name>.sql, run as a statement prepared on this connection.
-
-    Planning these queries over pg_stat_activity and pg_locks costs more than
-    running them (1.3 ms against 0.3 ms for /activity), and pooled connections
-    live long: each prepares a statement once and then only executes it. The
-    `own` parameter (Sentinel's application_names) becomes $1.
-    """
-    with _prepared_lock:
-        done = _prepared.setdefault(conn.raw, set())
-    statement = f"sentinel_{name}"
-    takes_own = "%(own)s" in conn.sql(name)
-    if name not in done:
-        sql = conn.sql(name).replace("%(own)s", "$1")
-        conn.execute(f"PREPARE {statement}{'(text[])' if takes_own else ''} AS {sql}")
-        done.add(name)
-    if takes_own:
-        return conn.query(f"EXECUTE {statement}(%s)", (OWN_APPLICATIONS,))
-    return conn.query(f"EXECUTE {statement}")
+    """The rows of sql/<name>.sql; Sentinel's own application_names are `own`."""
+    return conn.named(name, {"own": OWN_APPLICATIONS})
 
 
 def backends(pg, samples, hostname):
@@ -360,7 +340,7 @@ def signal(pg, pids, action, username):
 
     def send(conn):
         params = {"pids": unique, "own": OWN_APPLICATIONS}
-        eligible = {row["pid"] for row in conn.query(conn.sql("activity_signalable"), params)}
+        eligible = {row["pid"] for row in conn.named("activity_signalable", params)}
         return [pid for pid in unique if pid in eligible and _send(conn, sql, pid)]
 
     signalled = set(pg.run(send)) if unique else set()

@@ -40,16 +40,17 @@ UNKNOWN_DISTRIBUTION = "Distrib. info N/A"  # the agent's words when it cannot t
 # -- the instance part ------------------------------------------------------------
 
 
-def _instance_sql(conn, with_databases):
-    sql = conn.sql("dashboard_instance")
+def _instance_row(conn, with_databases):
     if not with_databases:
-        return sql
+        return conn.named_one("dashboard_instance")
     # Both parts are one-row queries from our own files: joined, they make one
     # round trip instead of two.
-    return (
-        f"SELECT * FROM ({sql}) AS instance"
+    sql = (
+        f"SELECT * FROM ({conn.sql('dashboard_instance')}) AS instance"
         f" CROSS JOIN ({conn.sql('dashboard_databases')}) AS databases"
     )
+    rows = conn.prepared("dashboard_sample", sql)
+    return rows[0] if rows else None
 
 
 def _shape_instance(row, settings, now):
@@ -87,13 +88,13 @@ def instance_part(pg, settings, with_databases=True):
     Without databases, no database size is computed: that walk of the data
     directory is the only costly read of the set.
     """
-    row = pg.run(lambda conn: conn.queryone(_instance_sql(conn, with_databases)))
+    row = pg.run(lambda conn: _instance_row(conn, with_databases))
     return _shape_instance(row, settings, time.time())
 
 
 def databases(pg):
     """How many databases, their total size and transactions, read now."""
-    row = pg.run(lambda conn: conn.queryone(conn.sql("dashboard_databases")))
+    row = pg.run(lambda conn: conn.named_one("dashboard_databases"))
     return _shape_databases(row, time.time())
 
 

@@ -17,7 +17,7 @@ def discover(pg, settings, plugins):
         "plugins": list(plugins),
     }
     try:
-        row = pg.run(lambda conn: conn.queryone(conn.sql("discover")))
+        row = pg.run(lambda conn: conn.named_one("discover"))
     except PostgresUnavailable:
         row = dict.fromkeys(PG_KEYS)
         row["pg_data"] = pg_data or None

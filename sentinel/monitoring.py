@@ -139,7 +139,7 @@ def instance_info(pg, settings):
         **_connection_facts(pg),
     }
     try:
-        row = pg.run(lambda conn: conn.queryone(conn.sql("probe_instance")))
+        row = pg.run(lambda conn: conn.named_one("probe_instance"))
     except SentinelError as exc:
         logger.warning("event=instance_unavailable error=%s", exc.message)
         info["available"] = False

@@ -8,7 +8,10 @@ noticed at checkout, or on first use, and replaced without the caller seeing it.
 
 SQL longer than a line lives in sentinel/sql/<name>.sql; a line ending in
 `-- pg>=N` or `-- pg<N` is kept only on servers of major version N or later
-(earlier), so one file serves every supported version.
+(earlier), so one file serves every supported version. `conn.named(name)` runs
+such a file as a statement prepared once per pooled connection: planning a
+query over the statistics views costs several times more than running it
+(1.3 ms against 0.2 ms for /activity's), and pooled connections live long.
 """
 
 import contextlib
@@ -18,6 +21,7 @@ import os
 import re
 import select
 import threading
+import weakref
 from pathlib import Path
 
 import psycopg2
@@ -31,6 +35,7 @@ logger = logging.getLogger(__name__)
 SQL_DIR = Path(__file__).parent / "sql"
 APPLICATION_NAME = "sentinel"
 _MARKER = re.compile(r"--\s*pg(>=|<)(\d+)\s*$")
+_NAMED_PARAMETER = re.compile(r"%\((\w+)\)s")
 
 
 @functools.lru_cache(maxsize=256)
@@ -82,11 +87,29 @@ def looks_alive(raw):
     return not readable
 
 
+def numbered(sql):
+    """psycopg2's %(name)s parameters as PostgreSQL's $1, $2...: (text, names).
+
+    A parameter whose type PostgreSQL cannot infer needs a cast in the SQL
+    (`%(pids)s::int[]`). With parameters, psycopg2 wanted %% for a literal %.
+    """
+    names = []
+
+    def number(match):
+        if match.group(1) not in names:
+            names.append(match.group(1))
+        return f"${names.index(match.group(1)) + 1}"
+
+    text = _NAMED_PARAMETER.sub(number, sql)
+    return (text.replace("%%", "%") if names else text), names
+
+
 class Connection:
     """A pooled connection with dict-row helpers."""
 
-    def __init__(self, raw):
+    def __init__(self, raw, prepared=None):
         self.raw = raw
+        self._prepared = prepared if prepared is not None else {}
 
     @property
     def server_version(self):
@@ -117,6 +140,28 @@ class Connection:
             row = cursor.fetchone()
             return row[0] if row else None
 
+    def prepared(self, statement, sql, params=None):
+        """Rows of `sql` run as the statement `statement`, prepared on this
+        connection the first time and only executed after that."""
+        names = self._prepared.get(statement)
+        if names is None:
+            text, names = numbered(sql)
+            self.execute(f"PREPARE sentinel_{statement} AS {text}")
+            self._prepared[statement] = names
+        if not names:
+            return self.query(f"EXECUTE sentinel_{statement}")
+        placeholders = ", ".join(["%s"] * len(names))
+        values = tuple((params or {})[name] for name in names)
+        return self.query(f"EXECUTE sentinel_{statement}({placeholders})", values)
+
+    def named(self, name, params=None):
+        """Rows of sql/<name>.sql (named %(parameters)s), as a prepared statement."""
+        return self.prepared(name, self.sql(name), params)
+
+    def named_one(self, name, params=None):
+        rows = self.named(name, params)
+        return rows[0] if rows else None
+
 
 class Postgres:
     """The managed instance: a pool of at most `size` connections per process."""
@@ -146,12 +191,15 @@ class Postgres:
         self._lock = threading.Lock()
         self._slots = threading.BoundedSemaphore(size)
         self._pid = os.getpid()
+        # Statements prepared on each pooled connection: {statement: parameter names}.
+        self._statements = weakref.WeakKeyDictionary()
 
     def _forget_inherited(self):
         # After a fork the parent's sockets are not ours to use or close.
         if self._pid != os.getpid():
             with self._lock:
                 self._idle = []
+                self._statements = weakref.WeakKeyDictionary()
                 self._slots = threading.BoundedSemaphore(self.size)
                 self._pid = os.getpid()
 
@@ -197,12 +245,17 @@ class Postgres:
         with contextlib.suppress(psycopg2.Error):
             raw.close()
 
+    def _wrap(self, raw):
+        with self._lock:
+            statements = self._statements.setdefault(raw, {})
+        return Connection(raw, statements)
+
     @contextlib.contextmanager
     def connection(self):
         """A connection for several statements; errors become the project's own."""
         raw, _ = self._checkout()
         try:
-            yield Connection(raw)
+            yield self._wrap(raw)
         except (psycopg2.OperationalError, psycopg2.InterfaceError) as exc:
             raise _translated(exc, raw) or exc from None
         finally:
@@ -218,7 +271,7 @@ class Postgres:
         for attempt in (1, 2):
             raw, reused = self._checkout()
             try:
-                return work(Connection(raw))
+                return work(self._wrap(raw))
             except (psycopg2.OperationalError, psycopg2.InterfaceError) as exc:
                 if raw.closed and reused and attempt == 1:
                     logger.info("event=stale_connection_replaced")

@@ -135,7 +135,7 @@ def query(pg, sql_name):
     """(server port, rows) of one named query, in one round trip."""
 
     def work(conn):
-        return conn.raw.info.port, conn.query(conn.sql(sql_name))
+        return conn.raw.info.port, conn.named(sql_name)
 
     return pg.run(work)
 

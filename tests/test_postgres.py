@@ -170,3 +170,37 @@ def test_sql_files_keep_the_lines_of_the_server_version(tmp_path, monkeypatch):
         assert postgres.load_sql("versioned", 130011) == "SELECT a,\n       c\nFROM t"
     finally:
         postgres.load_sql.cache_clear()
+
+
+def test_named_sql_is_prepared_once_per_connection(pool, tmp_path, monkeypatch):
+    (tmp_path / "by_pid.sql").write_text(
+        "SELECT pid, 'a%%b' AS literal FROM pg_stat_activity\n"
+        " WHERE pid = ANY (%(pids)s::int[]) AND pid = %(first)s\n"
+    )
+    monkeypatch.setattr(postgres, "SQL_DIR", tmp_path)
+    postgres.load_sql.cache_clear()
+    try:
+
+        def work(conn):
+            me = conn.queryscalar("SELECT pg_backend_pid()")
+            rows = [conn.named("by_pid", {"pids": [me, 1], "first": me}) for _ in range(3)]
+            statements = conn.query("SELECT name FROM pg_prepared_statements")
+            return me, rows, statements
+
+        me, rows, statements = pool.run(work)
+    finally:
+        postgres.load_sql.cache_clear()
+    assert rows == [[{"pid": me, "literal": "a%b"}]] * 3
+    assert statements == [{"name": "sentinel_by_pid"}]
+
+
+def test_prepared_statements_survive_a_restart(own_cluster):
+    pool = postgres.Postgres(own_cluster.dsn(), size=1)
+    try:
+        before = pool.run(lambda conn: conn.named_one("discover"))
+        own_cluster.stop()
+        own_cluster.start()
+        # A new connection prepares the statement again, without any error.
+        assert pool.run(lambda conn: conn.named_one("discover")) == before
+    finally:
+        pool.close()

@@ -14,5 +14,5 @@ SELECT a.pid,
 FROM pg_stat_activity AS a
 WHERE a.backend_type = 'client backend'
   AND a.pid <> pg_backend_pid()
-  AND a.application_name <> ALL (%(own)s)
+  AND a.application_name <> ALL (%(own)s::text[])
 ORDER BY duration DESC, a.pid

@@ -5,4 +5,4 @@ FROM pg_stat_activity
 WHERE pid = ANY (%(pids)s::int[])
   AND backend_type = 'client backend'
   AND pid <> pg_backend_pid()
-  AND application_name <> ALL (%(own)s)
+  AND application_name <> ALL (%(own)s::text[])
