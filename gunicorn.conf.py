@@ -37,8 +37,11 @@ graceful_timeout = 30
 # Keep-alive lets API clients reuse one connection for many calls.
 keepalive = 5
 
-# Access and error logs on stderr, as key=value lines for journald.
-accesslog = "-"
+# Errors on stderr for journald. The access log is off unless SENTINEL_ACCESS_LOG
+# is set: dashboards poll every few seconds (tens of thousands of lines a day),
+# each line costs ~0.15 ms of the request, and every change an API call makes
+# is in Sentinel's notifications already.
+accesslog = "-" if _settings["access_log"] else None
 errorlog = "-"
 access_log_format = 'remote=%(h)s method=%(m)s path="%(U)s" status=%(s)s bytes=%(B)s ms=%(M)s'
 proc_name = "sentinel"

@@ -150,6 +150,7 @@ SETTINGS = (
     Setting("cookie_secure", False, _boolean, "send cookies over HTTPS only"),
     Setting("trusted_proxies", 0, _integer(0, 5), "reverse proxies in front"),
     Setting("log_level", "INFO", _log_level, "DEBUG, INFO, WARNING, ERROR"),
+    Setting("access_log", False, _boolean, "log every HTTP request"),
     Setting("dashboard_interval", 2, _integer(1, 3600), "s between dashboard samples"),
     Setting("dashboard_history", 150, _integer(1, 10000), "dashboard samples kept"),
     Setting("monitoring_interval", 60, _integer(10, 3600), "s between probe runs"),

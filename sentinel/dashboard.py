@@ -123,25 +123,28 @@ def _usage(before, after):
     return {key: round(deltas[key] * 100 / total, 1) for key in CPU_KEYS}
 
 
-def cpu(samples, settings):
-    """CPU usage in percent since the previous measure of this host, by anyone.
+def cpu(samples, settings, record=False):
+    """CPU usage in percent since the collector's last measure of this host.
 
-    The shared record holds the CPU times of the last measure, when it was
-    taken and the usage it found. A measure less than MIN_CPU_INTERVAL after
-    the last one answers that usage and leaves the record alone: over a few
-    milliseconds the kernel's clock ticks say nothing.
+    Only the collector (record=True, every dashboard_interval seconds) writes
+    the shared record: the CPU times it read, when, and the usage it found.
+    A live read takes one look at that record: less than MIN_CPU_INTERVAL
+    after it, over a few milliseconds the kernel's clock ticks say nothing, so
+    the collector's usage is answered; later, the usage since then. With no
+    record yet (no collector has run), the average since boot.
     """
     # Keyed by host: Sentinels of several hosts may share one Redis.
     namespace = f"dashboard:cpu:{settings['hostname']}"
     now, times = time.time(), _cpu_groups(psutil.cpu_times())
-    previous = samples.exchange(namespace, {"at": now, "times": times, "usage": None})
-    if previous.get("usage") and 0 <= now - previous["at"] < MIN_CPU_INTERVAL:
-        samples.exchange(namespace, previous)
-        return previous["usage"]
-    # The first measure anywhere (or the first since a reboot) is the average
-    # since boot: psutil's own per-process figure is noise right after import.
+    if record:
+        previous = samples.exchange(namespace, {"at": now, "times": times})
+    else:
+        previous = samples.peek(namespace)
+        if previous.get("usage") and 0 <= now - previous["at"] < MIN_CPU_INTERVAL:
+            return previous["usage"]
     usage = _usage(previous.get("times"), times) or _usage(dict.fromkeys(CPU_KEYS, 0), times)
-    samples.exchange(namespace, {"at": now, "times": times, "usage": usage})
+    if record:
+        samples.exchange(namespace, {"at": now, "times": times, "usage": usage})
     return usage
 
 
@@ -191,10 +194,10 @@ def cpu_models(cpuinfo="/proc/cpuinfo"):
     return models or {platform.processor() or platform.machine(): static_facts()["cpu"]}
 
 
-def host_part(samples, settings):
-    """The host keys of a data set, read now."""
+def host_part(samples, settings, record=False):
+    """The host keys of a data set, read now (record: by the collector)."""
     return {
-        "cpu": cpu(samples, settings),
+        "cpu": cpu(samples, settings, record),
         "loadaverage": loadaverage(),
         "memory": memory(),
         "hostname": settings["hostname"],
@@ -208,14 +211,14 @@ def host_part(samples, settings):
 # -- whole data sets ----------------------------------------------------------------
 
 
-def measure(pg, samples, settings):
+def measure(pg, samples, settings, record=False):
     """One data set, taken now: the host keys only while PostgreSQL does not answer."""
     try:
         data = instance_part(pg, settings)
     except (PostgresUnavailable, PostgresTimeout) as exc:
         logger.debug("event=dashboard_without_postgres reason=%s", exc)
         data = {}
-    data.update(host_part(samples, settings))
+    data.update(host_part(samples, settings, record))
     data["timestamp"] = time.time()
     return data
 
@@ -309,7 +312,7 @@ def store(data, keep):
 
 def collect_and_store(pg, samples, settings):
     """Take one dashboard sample and keep the newest `dashboard_history`."""
-    data = measure(pg, samples, settings)
+    data = measure(pg, samples, settings, record=True)
     reachable = "pg_version" in data
     # Say so when PostgreSQL goes away or comes back, not every interval.
     before = samples.exchange(f"dashboard:postgres:{settings['hostname']}", {"up": reachable})

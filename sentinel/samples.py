@@ -49,6 +49,22 @@ class SampleStore:
         previous = json.loads(raw)
         return {name: previous[name] for name in current if name in previous}
 
+    def peek(self, namespace):
+        """The namespace's last sample ({key: value}), leaving it in place."""
+        if time.monotonic() < self._retry_at:
+            return self._peek_locally(namespace)
+        try:
+            raw = self.connection.get(PREFIX + namespace)
+        except redis.RedisError as exc:
+            logger.warning("event=samples_fallback retry_in=%ss error=%s", RETRY_AFTER, exc)
+            self._retry_at = time.monotonic() + RETRY_AFTER
+            return self._peek_locally(namespace)
+        return json.loads(raw) if raw else {}
+
+    def _peek_locally(self, namespace):
+        with self._lock:
+            return dict(self._local.get(namespace, {}))
+
     def _exchange_locally(self, namespace, current):
         with self._lock:
             previous = self._local.get(namespace, {})

@@ -361,9 +361,7 @@ def cpu_record(app):
     """What the shared sample store holds for this host's CPU."""
     with app.app_context():
         hostname = app.config["SENTINEL"]["hostname"]
-        return redis.samples.exchange(
-            f"dashboard:cpu:{hostname}", {"at": 0, "times": 0, "usage": 0}
-        )
+        return redis.samples.peek(f"dashboard:cpu:{hostname}")
 
 
 def put_cpu_record(app, record):
@@ -383,20 +381,31 @@ def test_live_answers_well_under_100_ms(client, headers):
     assert statistics.median(durations) < 0.05, durations
 
 
-def test_cpu_is_computed_against_the_stored_previous_sample(app, client, headers):
+def a_million_user_seconds_ago():
+    # Whatever the host did since such a measure, the interval is all user time.
     times = dashboard._cpu_groups(psutil.cpu_times())
-    # A previous measure a million CPU-seconds of user time ago: whatever the
-    # host did since, the interval is all user time.
-    previous = {**times, "user": times["user"] - 1_000_000}
-    put_cpu_record(app, {"at": time.time() - 10, "times": previous, "usage": None})
+    return times, {"at": time.time() - 10, "times": {**times, "user": times["user"] - 1e6}}
 
+
+def test_live_cpu_is_measured_since_the_collectors_last_sample(app, client, headers):
+    _, record = a_million_user_seconds_ago()
+    put_cpu_record(app, record)
     cpu = client.get("/dashboard/live", headers=headers).get_json()["cpu"]
     assert cpu["user"] >= 99.9
     assert cpu["idle"] <= 0.1
-    # ...and the measure just taken is the next call's previous one.
-    record = cpu_record(app)
-    assert record["usage"] == cpu
-    assert record["times"]["user"] >= times["user"]
+    # A live read leaves the collector's record as it was.
+    assert cpu_record(app) == record
+
+
+def test_the_collector_records_its_measure_and_usage(app, headers):
+    times, record = a_million_user_seconds_ago()
+    put_cpu_record(app, record)
+    with app.app_context():
+        data = dashboard.collect_and_store(postgres.pool, redis.samples, app.config["SENTINEL"])
+    stored = cpu_record(app)
+    assert data["cpu"]["user"] >= 99.9
+    assert stored["usage"] == data["cpu"]
+    assert stored["times"]["user"] >= times["user"]
 
 
 def test_a_measure_right_after_another_repeats_its_usage(app, client, headers):
