@@ -108,7 +108,9 @@ def register_state(app):
 
 def register_extensions(app):
     from .extensions import csrf, login_manager, postgres, redis
+    from .sessions import RecentlyChecked
 
+    app.extensions["sentinel.recent_sessions"] = RecentlyChecked()
     postgres.init_app(app)
     redis.init_app(app)
     csrf.init_app(app)

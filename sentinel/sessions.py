@@ -8,6 +8,8 @@ import datetime
 import hashlib
 import re
 import secrets
+import threading
+import time
 from typing import NamedTuple
 
 import peewee
@@ -72,11 +74,50 @@ _token_sql = compiled_once(
 )
 
 
-def resolve(raw, timeout):
-    """The live session `raw` names, with its user; extends its idle timeout."""
+class RecentlyChecked:
+    """Sessions this process found valid less than `ttl` seconds ago.
+
+    Every API call carries its session and clients call in bursts (a page
+    polling several routes): within a second, a session checked once is not
+    looked up again. A session closed through another process stays usable
+    here for at most `ttl` seconds; one closed through this process at once.
+    """
+
+    def __init__(self, ttl=1.0, size=4096):
+        self.ttl = ttl
+        self.size = size
+        self._checked = {}
+        self._lock = threading.Lock()
+
+    def get(self, key, now):
+        entry = self._checked.get(key)
+        if entry and time.monotonic() - entry[0] < self.ttl and entry[1].expires_at > now:
+            return entry[1]
+        return None
+
+    def put(self, key, session):
+        with self._lock:
+            if len(self._checked) >= self.size:
+                self._checked.clear()
+            self._checked[key] = (time.monotonic(), session)
+
+    def forget(self, key):
+        with self._lock:
+            self._checked.pop(key, None)
+
+
+def resolve(raw, timeout, recent=None):
+    """The live session `raw` names, with its user; extends its idle timeout.
+
+    `recent` (a RecentlyChecked) spares the lookup of a session checked a
+    moment ago.
+    """
     check_session_id(raw)
     now = utcnow()
-    row = database.execute_sql(_session_sql(), (digest(raw),)).fetchone()
+    key = digest(raw)
+    if recent is not None and (session := recent.get(key, now)) is not None:
+        return session
+    row = database.execute_sql(_session_sql(), (key,)).fetchone()
     if row is None:
         raise Unauthorized("Invalid session.")
     session = LiveSession(row[0], Session.expires_at.python_value(row[1]), row[2])
@@ -86,11 +127,15 @@ def resolve(raw, timeout):
     if expires_at - session.expires_at >= REFRESH_EVERY:
         Session.update(expires_at=expires_at).where(Session.id == session.id).execute()
         session = session._replace(expires_at=expires_at)
+    if recent is not None:
+        recent.put(key, session)
     return session
 
 
-def close_session(raw):
+def close_session(raw, recent=None):
     Session.delete().where(Session.token_hash == digest(raw)).execute()
+    if recent is not None:
+        recent.forget(digest(raw))
 
 
 def purge_expired():

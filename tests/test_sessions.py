@@ -2,6 +2,7 @@
 
 import datetime
 import hashlib
+import time
 
 import pytest
 
@@ -67,3 +68,16 @@ def test_only_hashes_of_sessions_are_stored(app, auth):
     with app.app_context():
         stored = [row.token_hash for row in Session.select()]
     assert stored == [hashlib.sha256(session.encode()).hexdigest()]
+
+
+def test_a_session_closed_by_another_worker_ends_here_within_a_second(settings, auth, client):
+    session = auth.login()
+    headers = {"X-Session": session}
+    other_worker = create_app(settings).test_client()
+    assert other_worker.get("/profile", headers=headers).status_code == 200
+    assert client.get("/logout", headers=headers).status_code == 200
+    deadline = time.monotonic() + 1.5
+    status = 200
+    while status == 200 and time.monotonic() < deadline:
+        status = other_worker.get("/profile", headers=headers).status_code
+    assert status == 401

@@ -15,6 +15,10 @@ def settings():
     return current_app.config["SENTINEL"]
 
 
+def recent_sessions():
+    return current_app.extensions["sentinel.recent_sessions"]
+
+
 def presented_key():
     return request.headers.get(KEY_HEADER) or request.args.get("key")
 
@@ -60,7 +64,7 @@ def session_required(view=None, *, key=False):
                 g.session_id, g.username = None, None
             else:
                 raw = request.headers.get("X-Session")
-                session = sessions.resolve(raw, settings()["session_timeout"])
+                session = sessions.resolve(raw, settings()["session_timeout"], recent_sessions())
                 g.session_id, g.username = raw, session.username
             return view(*args, **kwargs)
 

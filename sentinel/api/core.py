@@ -7,7 +7,14 @@ from flask import Blueprint, current_app, g, jsonify
 from .. import __version__, accounts, instance, notifications, sessions, state
 from ..errors import Malformed, NotReady
 from ..extensions import postgres
-from .auth import check_agent_key, client_address, presented_key, session_required, settings
+from .auth import (
+    check_agent_key,
+    client_address,
+    presented_key,
+    recent_sessions,
+    session_required,
+    settings,
+)
 from .body import json_body
 
 blueprint = Blueprint("core", __name__)
@@ -29,7 +36,7 @@ def login():
 @blueprint.get("/logout")
 @session_required
 def logout():
-    sessions.close_session(g.session_id)
+    sessions.close_session(g.session_id, recent_sessions())
     notifications.record(g.username, "Logout")
     return jsonify(logout=True)
 

@@ -13,6 +13,7 @@ from flask import (
 from flask_login import UserMixin, current_user, login_required, login_user, logout_user
 
 from .. import accounts, instance, notifications, sessions
+from ..api.auth import recent_sessions
 from ..errors import Malformed, NotFound, Throttled, Unauthorized
 from ..extensions import login_manager, postgres
 from .forms import LoginForm
@@ -43,7 +44,7 @@ def settings():
 @login_manager.user_loader
 def load_user(session_id):
     try:
-        found = sessions.resolve(session_id, settings()["session_timeout"])
+        found = sessions.resolve(session_id, settings()["session_timeout"], recent_sessions())
     except (Malformed, Unauthorized):
         return None
     return SignedIn(session_id, found.username)
@@ -94,7 +95,7 @@ def login():
 @login_required
 def logout():
     # CSRFProtect has checked the form's token before this runs.
-    sessions.close_session(current_user.session_id)
+    sessions.close_session(current_user.session_id, recent_sessions())
     notifications.record(current_user.username, "Logout")
     logout_user()
     flash("Signed out.")
