@@ -77,13 +77,14 @@ def test_state_in_postgresql_survives_its_server_restarting(own_cluster, setting
     assert client.get("/profile", headers=headers).status_code == 200
 
     own_cluster.stop()
-    down = client.get("/profile", headers=headers)
+    down = client.get("/notifications", headers=headers)
     assert down.status_code == 503
     assert down.get_json() == {"error": "Sentinel's state database is unavailable; retry shortly."}
     assert client.get("/status").status_code == 503
 
     own_cluster.start()
     # The pooled connections died with the server: none of that shows.
+    assert client.get("/notifications", headers=headers).status_code == 200
     assert client.get("/profile", headers=headers).get_json() == {"username": "alice"}
     assert client.get("/status").status_code == 200
     state.database.close_all()
