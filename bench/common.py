@@ -32,6 +32,10 @@ def fmt(stats):
     return f"{stats['median']:8.3f} ms  ({spread})"
 
 
+def verdict(met):
+    return "MET" if met else "MISSED"
+
+
 def timed(call, n, warmup=20):
     for _ in range(warmup):
         call()
@@ -224,6 +228,18 @@ class ReferenceAgent:
             return json.loads(data)
         finally:
             connection.close()
+
+    def time_routes(self, paths, n, title="Reference agent 7.11"):
+        """Medians of GET on each path (a fresh session), printed and returned."""
+        headers = {"X-Session": self.login()}
+        figures = {
+            path: timed(lambda path=path: self.request("GET", path, headers=headers), n, 3)
+            for path in paths
+        }
+        print(f"\n## {title} (HTTPS, HTTP/1.0: one TLS connection per call)")
+        for path, stats in figures.items():
+            print(f"  GET {path:44} {fmt(stats)}")
+        return figures
 
     def login(self):
         body = {

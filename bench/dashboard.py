@@ -13,7 +13,7 @@ import psycopg2
 
 from sentinel.postgres import load_sql
 
-from .common import ROOT, KeepAliveClient, fmt, interleaved, timed
+from .common import ROOT, KeepAliveClient, fmt, interleaved, verdict
 
 SAMPLES = 150  # a full default history
 AGENT_LIVE_MS = 117.8  # the reference's /dashboard/live median (temboard-agent-7.11.md)
@@ -93,19 +93,7 @@ def measure_reference(agent, n):
     if not agent.available:
         print("\n## Reference agent: not measured (--no-reference or not available)")
         return None
-    headers = {"X-Session": agent.login()}
-    figures = {
-        route: timed(lambda route=route: agent.request("GET", route, headers=headers), n, 3)
-        for route in ("/dashboard", "/dashboard/live")
-    }
-    print("\n## Reference agent 7.11 (HTTPS, HTTP/1.0: one TLS connection per call)")
-    for route, stats in figures.items():
-        print(f"  GET {route:28} {fmt(stats)}")
-    return figures
-
-
-def verdict(met):
-    return "MET" if met else "MISSED"
+    return agent.time_routes(("/dashboard", "/dashboard/live"), n)
 
 
 def run(environment, agent, n=500):

@@ -14,7 +14,7 @@ from sentinel.extensions import postgres, redis
 from sentinel.postgres import load_sql
 from sentinel.state import MonitoringRun
 
-from .common import KeepAliveClient, fmt, interleaved, timed
+from .common import KeepAliveClient, fmt, interleaved, timed, verdict
 
 AGENT_PROBE_MS = (17, 22)  # the reference's per-probe range (temboard-agent-7.11.md)
 BLOAT = ("heap_bloat", "btree_bloat")
@@ -93,23 +93,8 @@ def measure_reference(agent, n):
     if not agent.available:
         print("\n## Reference agent: not measured (--no-reference or not available)")
         return None
-    headers = {"X-Session": agent.login()}
-    figures = {
-        name: timed(
-            lambda name=name: agent.request("GET", f"/monitoring/probe/{name}", headers=headers),
-            n,
-            3,
-        )
-        for name in probes.NAMES
-    }
-    print("\n## Reference agent 7.11 (HTTPS, HTTP/1.0: one TLS connection per call)")
-    for name, stats in figures.items():
-        print(f"  GET /monitoring/probe/{name:24} {fmt(stats)}")
-    return figures
-
-
-def verdict(met):
-    return "MET" if met else "MISSED"
+    paths = agent.time_routes([f"/monitoring/probe/{name}" for name in probes.NAMES], n)
+    return {path.rsplit("/", 1)[1]: stats for path, stats in paths.items()}
 
 
 def measure_probes(client, headers, dsn, n):

@@ -10,6 +10,7 @@ import uuid
 import psycopg2
 import pytest
 import redis
+from polling import wait_for
 
 from sentinel import activity, create_app, notifications
 from sentinel.samples import SampleStore
@@ -59,18 +60,6 @@ NODE_KEYS = [
     "blocking",
 ]
 RATE = re.compile(r"\d+\.\d\d[BKMGTPEZY]")
-
-
-def wait_for(condition, what, timeout=15):
-    """The condition's first truthy value, polled until the deadline."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = condition()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.02)
 
 
 class Backends:
@@ -128,7 +117,7 @@ class Backends:
 
     def sleeping(self, seconds=30, dbname="postgres"):
         conn = self.start(f"SELECT pg_sleep({seconds})", dbname=dbname)
-        wait_for(lambda: self.is_running(conn, "pg_sleep"), "pg_sleep to run")
+        wait_for(lambda: self.is_running(conn, "pg_sleep"), what="pg_sleep to run")
         return conn
 
     def is_running(self, conn, text):
@@ -142,7 +131,7 @@ class Backends:
             conn = self.open(dbname, autocommit=False)
         conn = self.start(sql, conn=conn, dbname=dbname)
         pid = conn.get_backend_pid()
-        wait_for(lambda: (self.activity(pid) or (None, None))[1] == "Lock", f"{sql} to wait")
+        wait_for(lambda: (self.activity(pid) or (None, None))[1] == "Lock", what=f"{sql} to wait")
         return conn
 
     def alive(self, pid):
@@ -296,7 +285,7 @@ def test_a_writing_backend_shows_its_write_rate_on_the_next_call(client, headers
             return int(re.search(r"write_bytes: (\d+)", handle.read()).group(1))
 
     start = written()
-    wait_for(lambda: written() > start + 2**20, "the writer to write")
+    wait_for(lambda: written() > start + 2**20, what="the writer to write")
 
     first = row_of(get_rows(client, headers), pid)
     started = time.perf_counter()
@@ -499,7 +488,7 @@ def test_kill_terminates_a_backend_and_records_it(client, headers, backends):
     answer = client.post("/activity/kill", json={"pids": [pid]}, headers=headers)
     assert answer.status_code == 200
     assert answer.get_json() == {"backends": [{"pid": pid, "killed": True}]}
-    wait_for(lambda: not backends.alive(pid), "the backend to end")
+    wait_for(lambda: not backends.alive(pid), what="the backend to end")
     assert messages(client, headers)[0] == f"Backend {pid} terminated"
 
 
@@ -543,7 +532,7 @@ def test_cancel_ends_the_query_and_keeps_the_backend(client, headers, backends):
     answer = client.post("/activity/cancel", json={"pids": [pid]}, headers=headers)
     assert answer.status_code == 200
     assert answer.get_json() == {"backends": [{"pid": pid, "cancelled": True}]}
-    wait_for(lambda: (backends.activity(pid) or ("gone",))[0] == "idle", "the query to end")
+    wait_for(lambda: (backends.activity(pid) or ("gone",))[0] == "idle", what="the query to end")
     assert messages(client, headers)[0] == f"Query of backend {pid} cancelled"
 
 
@@ -694,7 +683,7 @@ def test_page_kill_terminates_and_records_the_signed_in_user(client, make_user, 
     pid = backends.sleeping().get_backend_pid()
     answer = client.post("/ui/activity/kill", json={"pids": [pid]}, headers={"X-CSRFToken": token})
     assert answer.get_json() == {"backends": [{"pid": pid, "killed": True}]}
-    wait_for(lambda: not backends.alive(pid), "the backend to end")
+    wait_for(lambda: not backends.alive(pid), what="the backend to end")
     with client.application.app_context():
         latest = notifications.recent(1)[0]
     assert (latest["username"], latest["message"]) == ("bob", f"Backend {pid} terminated")

@@ -3,7 +3,8 @@ confirmation, and a real chain of lock waits drawn as a tree."""
 
 import pytest
 from playwright.sync_api import expect
-from test_activity import Backends, chain_of_three, wait_for
+from polling import wait_for
+from test_activity import Backends, chain_of_three
 
 pytestmark = pytest.mark.browser
 
@@ -67,7 +68,7 @@ def test_terminate_asks_then_ends_the_backend(signed_in, backends, ui_user):
     dialog.get_by_role("button", name="Confirm").click()
     expect(page.locator("#outcome")).to_have_text(f"Backend {pid} terminated.")
     expect(page.locator("#outcome")).to_have_attribute("role", "status")
-    wait_for(lambda: not backends.alive(pid), "the backend to end")
+    wait_for(lambda: not backends.alive(pid), what="the backend to end")
     expect(row(page, "backends", pid)).to_have_count(0)
     page.goto("/ui/")
     latest = page.locator("#notifications tbody tr").first

@@ -14,6 +14,7 @@ import time
 import psutil
 import psycopg2
 import pytest
+from polling import wait_for
 
 from sentinel import create_app, dashboard, notifications, state
 from sentinel.extensions import postgres, redis
@@ -122,17 +123,6 @@ def collect(app):
     """One run of the collector job, in this process."""
     with app.app_context():
         return dashboard.collect_and_store(postgres.pool, redis.samples, app.config["SENTINEL"])
-
-
-def wait_for(condition, timeout, step=0.1):
-    deadline = time.monotonic() + timeout
-    while True:
-        value = condition()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"condition not met within {timeout} s")
-        time.sleep(step)
 
 
 @pytest.fixture

@@ -18,6 +18,7 @@ import uuid
 from pathlib import Path
 
 import pytest
+from polling import wait_for
 
 from sentinel import create_app, monitoring, probes, sandbox, state
 from sentinel.extensions import postgres, redis
@@ -149,15 +150,6 @@ SHAPES = {
 SHAPES["filesystems_size"].update(HOST_RECORD)
 RATE_PROBES = ("cpu", "process", "wal_files", "temp_files_size_delta")
 PER_DATABASE_PROBES = tuple(name for name, shape in SHAPES.items() if "dbname" in shape)
-
-
-def wait_for(condition, timeout, interval=0.2):
-    deadline = time.monotonic() + timeout
-    while True:
-        value = condition()
-        if value or time.monotonic() >= deadline:
-            return value
-        time.sleep(interval)
 
 
 def datallowconn_databases(pg_cluster):

@@ -7,6 +7,7 @@ import sys
 import time
 
 import psutil
+from polling import wait_for
 from rq.cron import CronScheduler
 
 from sentinel import jobs, state, tasks
@@ -97,16 +98,6 @@ def start_worker(env):
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
-
-
-def wait_for(condition, timeout):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(0.2)
-    raise AssertionError(f"condition not met within {timeout} s")
 
 
 def test_one_cron_scheduler_among_several_workers_and_a_successor(sentinel_env, settings):
