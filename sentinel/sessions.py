@@ -6,6 +6,7 @@ database gives no usable credential, and lookups stay one indexed read.
 
 import datetime
 import hashlib
+import multiprocessing
 import re
 import secrets
 import threading
@@ -79,8 +80,12 @@ class RecentlyChecked:
 
     Every API call carries its session and clients call in bursts (a page
     polling several routes): within a second, a session checked once is not
-    looked up again. A session closed through another process stays usable
-    here for at most `ttl` seconds; one closed through this process at once.
+    looked up again. Closing a session bumps a generation number kept in
+    memory shared by every web worker forked from the same master (gunicorn
+    preloads the app), which empties all their caches at once: on one host a
+    closed session stops working immediately. Only another host sharing the
+    state database, or a deletion from the command line, may see it accepted
+    for up to `ttl` seconds more.
     """
 
     def __init__(self, ttl=1.0, size=4096):
@@ -88,20 +93,29 @@ class RecentlyChecked:
         self.size = size
         self._checked = {}
         self._lock = threading.Lock()
+        self._generation = multiprocessing.RawValue("Q", 0)
+        self._bump = multiprocessing.Lock()
 
     def get(self, key, now):
         entry = self._checked.get(key)
-        if entry and time.monotonic() - entry[0] < self.ttl and entry[1].expires_at > now:
-            return entry[1]
+        if (
+            entry
+            and entry[0] == self._generation.value
+            and time.monotonic() - entry[1] < self.ttl
+            and entry[2].expires_at > now
+        ):
+            return entry[2]
         return None
 
     def put(self, key, session):
         with self._lock:
             if len(self._checked) >= self.size:
                 self._checked.clear()
-            self._checked[key] = (time.monotonic(), session)
+            self._checked[key] = (self._generation.value, time.monotonic(), session)
 
     def forget(self, key):
+        with self._bump:
+            self._generation.value += 1
         with self._lock:
             self._checked.pop(key, None)
 

@@ -48,3 +48,13 @@ def test_a_session_survives_a_service_restart(service, ui_user):
     service.start()
     status, _, body = call(service, "GET", "/profile", headers={"X-Session": session["session"]})
     assert (status, body) == (200, {"username": ui_user})
+
+
+def test_a_closed_session_stops_working_at_once_on_every_worker(service, ui_user):
+    credentials = {"username": ui_user, "password": "user-password"}
+    for _ in range(3):
+        headers = {"X-Session": call(service, "POST", "/login", credentials)[2]["session"]}
+        # Fresh connections spread over both workers: each remembers the session.
+        assert {call(service, "GET", "/profile", headers=headers)[0] for _ in range(8)} == {200}
+        assert call(service, "GET", "/logout", headers=headers)[0] == 200
+        assert {call(service, "GET", "/profile", headers=headers)[0] for _ in range(8)} == {401}

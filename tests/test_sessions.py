@@ -70,9 +70,11 @@ def test_only_hashes_of_sessions_are_stored(app, auth):
     assert stored == [hashlib.sha256(session.encode()).hexdigest()]
 
 
-def test_a_session_closed_by_another_worker_ends_here_within_a_second(settings, auth, client):
+def test_a_session_closed_through_another_host_ends_here_within_a_second(settings, auth, client):
     session = auth.login()
     headers = {"X-Session": session}
+    # Another app in this process: it shares no memory with the first, like a
+    # Sentinel on another host sharing the state database.
     other_worker = create_app(settings).test_client()
     assert other_worker.get("/profile", headers=headers).status_code == 200
     assert client.get("/logout", headers=headers).status_code == 200
