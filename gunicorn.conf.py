@@ -21,8 +21,10 @@ bind = _settings["bind"]
 # the state database, not on the CPU. Every process holds at most pg_pool_size
 # connections to the watched instance, so 2 workers stay well under 10.
 workers = 2
-worker_class = "gthread"
 threads = 4
+# gthread, answering back-to-back calls without two thread hand-offs each
+# (see sentinel/gunicorn_worker.py).
+worker_class = "sentinel.gunicorn_worker.KeepAliveWorker"
 
 # Load the application once in the master: configuration or state-database
 # problems stop the service before any worker starts, and workers fork ready.

@@ -2,6 +2,8 @@
 
 import http.client
 import json
+import socket
+import time
 
 
 def call(service, method, path, body=None, headers=None):
@@ -58,3 +60,47 @@ def test_a_closed_session_stops_working_at_once_on_every_worker(service, ui_user
         assert {call(service, "GET", "/profile", headers=headers)[0] for _ in range(8)} == {200}
         assert call(service, "GET", "/logout", headers=headers)[0] == 200
         assert {call(service, "GET", "/profile", headers=headers)[0] for _ in range(8)} == {401}
+
+
+def test_calls_back_to_back_and_pipelined_on_one_connection(service):
+    with socket.create_connection(("127.0.0.1", service.port), timeout=10) as client:
+        reader = client.makefile("rb")
+        for _ in range(50):
+            client.sendall(b"GET /status HTTP/1.1\r\nHost: sentinel\r\n\r\n")
+            assert read_answer(reader)[0] == 200
+        # Three requests in one write: all three answered, in order.
+        client.sendall(
+            b"GET /status HTTP/1.1\r\nHost: sentinel\r\n\r\n"
+            b"GET /nowhere HTTP/1.1\r\nHost: sentinel\r\n\r\n"
+            b"GET /status HTTP/1.1\r\nHost: sentinel\r\n\r\n"
+        )
+        assert [read_answer(reader)[0] for _ in range(3)] == [200, 404, 200]
+
+
+def test_idle_kept_alive_connections_never_hold_up_a_new_client(service):
+    # More open, quiet keep-alive connections than the service has threads
+    # (2 workers x 4): each must wait in the poller, not on a thread.
+    held = []
+    try:
+        for _ in range(12):
+            connection = socket.create_connection(("127.0.0.1", service.port), timeout=10)
+            connection.sendall(b"GET /status HTTP/1.1\r\nHost: sentinel\r\n\r\n")
+            assert read_answer(connection.makefile("rb"))[0] == 200
+            held.append(connection)
+        started = time.monotonic()
+        assert call(service, "GET", "/status")[0] == 200
+        assert time.monotonic() - started < 1
+    finally:
+        for connection in held:
+            connection.close()
+
+
+def read_answer(reader):
+    """Status and body of one HTTP/1.1 answer read from a socket file."""
+    status = int(reader.readline().split()[1])
+    length = 0
+    while (line := reader.readline()) not in (b"\r\n", b""):
+        name, _, value = line.partition(b":")
+        if name.lower() == b"content-length":
+            length = int(value)
+    return status, reader.read(length)
