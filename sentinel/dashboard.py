@@ -2,10 +2,9 @@
 
 A data set has an instance part, read from PostgreSQL in one round trip
 (sql/dashboard_instance.sql and sql/dashboard_databases.sql), and a host part
-read with psutil. The CPU percentages are a rate: they are computed against the
-previous CPU times kept in the shared sample store, whoever took them (the
-collector, /dashboard/live or /dashboard/cpu), so nothing ever sleeps to
-measure them.
+read with psutil. The CPU percentages are a rate: they are computed against
+earlier CPU times (the collector's, kept in the shared sample store, or this
+process's own previous live read), so nothing ever sleeps to measure them.
 
 The collector keeps the newest `dashboard_history` data sets in Sentinel's
 state. While PostgreSQL is down it stores the host part alone, as
@@ -33,6 +32,9 @@ CPU_KEYS = ("user", "system", "idle", "iowait", "steal")
 # Shortest interval a CPU percentage is computed over: the kernel counts CPU
 # time in ticks of 10 ms per CPU, too coarse to tell anything over less.
 MIN_CPU_INTERVAL = 0.5
+# A live read measures since this process's own previous one up to this age;
+# past it, since the collector's newer record, not over a long stale interval.
+OWN_READING_MAX_AGE = 5
 NOTIFICATIONS = 15  # embedded in /dashboard and /dashboard/live, as the agent does
 UNKNOWN_DISTRIBUTION = "Distrib. info N/A"  # the agent's words when it cannot tell
 
@@ -124,28 +126,37 @@ def _usage(before, after):
 
 
 def cpu(samples, settings, record=False):
-    """CPU usage in percent since the collector's last measure of this host.
+    """CPU usage in percent over the last few seconds.
 
     Only the collector (record=True, every dashboard_interval seconds) writes
-    the shared record: the CPU times it read, when, and the usage it found.
-    A live read takes one look at that record: less than MIN_CPU_INTERVAL
-    after it, over a few milliseconds the kernel's clock ticks say nothing, so
-    the collector's usage is answered; later, the usage since then. With no
-    record yet (no collector has run), the average since boot.
+    the shared record: the CPU times it read, when, and the usage it found. A
+    live read measures since this process's own previous live read when that
+    is at most OWN_READING_MAX_AGE old, so a page or a program polling the
+    route costs no round trip to Redis; otherwise since the collector's record.
+    Less than MIN_CPU_INTERVAL after the reading it would measure since, the
+    kernel's clock ticks say nothing yet, so that reading's usage is answered.
+    With no reading at all (no collector has run), the average since boot.
     """
     # Keyed by host: Sentinels of several hosts may share one Redis.
     namespace = f"dashboard:cpu:{settings['hostname']}"
     now, times = time.time(), _cpu_groups(psutil.cpu_times())
     if record:
         previous = samples.exchange(namespace, {"at": now, "times": times})
-    else:
-        previous = samples.peek(namespace)
-        if previous.get("usage") and 0 <= now - previous["at"] < MIN_CPU_INTERVAL:
-            return previous["usage"]
-    usage = _usage(previous.get("times"), times) or _usage(dict.fromkeys(CPU_KEYS, 0), times)
-    if record:
+        usage = _usage_since(previous, times)
         samples.exchange(namespace, {"at": now, "times": times, "usage": usage})
+        return usage
+    previous = samples.own.get(namespace)
+    if previous is None or not 0 <= now - previous["at"] <= OWN_READING_MAX_AGE:
+        previous = samples.peek(namespace)
+    if previous.get("usage") and 0 <= now - previous["at"] < MIN_CPU_INTERVAL:
+        return previous["usage"]
+    usage = _usage_since(previous, times)
+    samples.own[namespace] = {"at": now, "times": times, "usage": usage}
     return usage
+
+
+def _usage_since(previous, times):
+    return _usage(previous.get("times"), times) or _usage(dict.fromkeys(CPU_KEYS, 0), times)
 
 
 def loadaverage():

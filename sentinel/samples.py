@@ -26,6 +26,9 @@ class SampleStore:
         self._local = {}
         self._lock = threading.Lock()
         self._retry_at = 0.0
+        # This process's own latest readings ({namespace: value}), never shared:
+        # a live read measures since them rather than fetch a shared one.
+        self.own = {}
 
     def exchange(self, namespace, current):
         """Store `current` ({key: JSON-able}) as the namespace's sample, and

@@ -405,6 +405,29 @@ def test_a_measure_right_after_another_repeats_its_usage(app, client, headers):
     assert client.get("/dashboard/cpu", headers=headers).get_json() == {"cpu": usage}
 
 
+def test_live_reads_in_a_row_measure_since_the_previous_one(app, client, headers):
+    _, record = a_million_user_seconds_ago()
+    put_cpu_record(app, record)
+    first = client.get("/dashboard/cpu", headers=headers).get_json()["cpu"]
+    assert first["user"] >= 99.9
+    time.sleep(dashboard.MIN_CPU_INTERVAL + 0.1)
+    # Measured over the last 0.6 s, not since the collector's old record.
+    second = client.get("/dashboard/cpu", headers=headers).get_json()["cpu"]
+    assert second["user"] < 99.9
+    assert 99 <= sum(second.values()) <= 101
+    assert cpu_record(app) == record
+
+
+def test_a_stale_reading_of_its_own_gives_way_to_the_collectors(app, client, headers, monkeypatch):
+    monkeypatch.setattr(dashboard, "OWN_READING_MAX_AGE", 0.3)
+    client.get("/dashboard/cpu", headers=headers)  # this process's own reading
+    time.sleep(0.5)
+    times = dashboard._cpu_groups(psutil.cpu_times())
+    usage = {"user": 12.5, "system": 2.5, "idle": 85.0, "iowait": 0.0, "steal": 0.0}
+    put_cpu_record(app, {"at": time.time(), "times": times, "usage": usage})
+    assert client.get("/dashboard/cpu", headers=headers).get_json() == {"cpu": usage}
+
+
 def test_the_first_cpu_measure_is_the_average_since_boot(client, headers):
     cpu = client.get("/dashboard/cpu", headers=headers).get_json()["cpu"]
     assert 99 <= sum(cpu.values()) <= 101
