@@ -55,13 +55,15 @@ def human_rate(per_second):
     return f"{value:.2f}B"
 
 
-def os_figures(samples, namespace, pids, readings=None):
+def os_figures(samples, pending, pids, readings=None):
     """{pid: {"iow", "read_s", "write_s", "cpu", "memory"}} for backend processes.
 
     `readings` may hold procfs readings taken a moment ago; the others are read
-    now. They are exchanged with the previous ones of `namespace` in the
-    sample store; a reading of another process that had the same pid (another
-    start time) does not count as previous. CPU time moves in 10 ms ticks, so
+    now. Rates are computed against the previous readings `pending` fetched
+    from the sample store (samples.fetch, sent before the SQL so both round
+    trips overlap), and these readings take their place; a reading of another
+    process that had the same pid (another start time) does not count as
+    previous. CPU time moves in 10 ms ticks, so
     over intervals well under a second the CPU figure is coarse; it is capped at
     one CPU, all a backend process can use.
     """
@@ -81,7 +83,9 @@ def os_figures(samples, namespace, pids, readings=None):
         reading = readings[pid]
         if reading is not None:
             current[key] = (reading[0], now, reading[2], reading[4], reading[5])
-    previous = samples.exchange(namespace, current) if current else {}
+    previous = pending.result()
+    if current:
+        samples.put(pending.namespace, current)
 
     figures = {}
     for pid, key in keys.items():
@@ -182,28 +186,30 @@ def _query(conn, name):
 
 def backends(pg, samples, hostname):
     """/activity's rows: every client backend but Sentinel's own, longest-running first."""
-    rows, readings = _run_while_reading(pg, lambda conn: _query(conn, "activity"))
-    pids = [row["pid"] for row in rows]
-    figures = os_figures(samples, _namespace("backends", hostname), pids, readings)
+    with samples.fetch(_namespace("backends", hostname)) as pending:
+        rows, readings = _run_while_reading(pg, lambda conn: _query(conn, "activity"))
+        pids = [row["pid"] for row in rows]
+        figures = os_figures(samples, pending, pids, readings)
+    return _with_figures(rows, figures)
+
+
+def _lock_list(pg, samples, hostname, kind):
+    with samples.fetch(_namespace(kind, hostname)) as pending:
+        rows = pg.run(lambda conn: _query(conn, f"activity_{kind}"))
+        _name_relations(pg, rows)
+        pids = list(dict.fromkeys(row["pid"] for row in rows))
+        figures = os_figures(samples, pending, pids)
     return _with_figures(rows, figures)
 
 
 def waiting(pg, samples, hostname):
     """/activity/waiting's rows: backends waiting for a lock, and which lock."""
-    rows = pg.run(lambda conn: _query(conn, "activity_waiting"))
-    _name_relations(pg, rows)
-    pids = list(dict.fromkeys(row["pid"] for row in rows))
-    figures = os_figures(samples, _namespace("waiting", hostname), pids)
-    return _with_figures(rows, figures)
+    return _lock_list(pg, samples, hostname, "waiting")
 
 
 def blocking(pg, samples, hostname):
     """/activity/blocking's rows: backends holding a lock others wait for, and which lock."""
-    rows = pg.run(lambda conn: _query(conn, "activity_blocking"))
-    _name_relations(pg, rows)
-    pids = list(dict.fromkeys(row["pid"] for row in rows))
-    figures = os_figures(samples, _namespace("blocking", hostname), pids)
-    return _with_figures(rows, figures)
+    return _lock_list(pg, samples, hostname, "blocking")
 
 
 # -- the lock tree -----------------------------------------------------------------
@@ -290,10 +296,11 @@ def overview(pg, samples, hostname):
             _query(conn, "locktree"),
         )
 
-    (running, waiters, blockers, tree_rows), readings = _run_while_reading(pg, read)
-    _name_relations(pg, [*waiters, *blockers, *_lock_rows(tree_rows)])
-    pids = list(dict.fromkeys(row["pid"] for row in (*running, *waiters, *blockers)))
-    figures = os_figures(samples, _namespace("backends", hostname), pids, readings)
+    with samples.fetch(_namespace("backends", hostname)) as pending:
+        (running, waiters, blockers, tree_rows), readings = _run_while_reading(pg, read)
+        _name_relations(pg, [*waiters, *blockers, *_lock_rows(tree_rows)])
+        pids = list(dict.fromkeys(row["pid"] for row in (*running, *waiters, *blockers)))
+        figures = os_figures(samples, pending, pids, readings)
     return {
         "activity": _with_figures(running, figures),
         "waiting": _with_figures(waiters, figures),

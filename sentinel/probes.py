@@ -46,10 +46,12 @@ def utc_stamp(moment=None):
 # -- increases between two samples -----------------------------------------------
 
 
-def increases(samples, namespace, measures, *, resets_count_from_zero=True):
-    """Swap `measures` ({key: (counters, reset_marker)}) into the sample store
-    and return {key: (seconds since the previous sample, {counter: increase})}
-    for the keys that had a previous sample.
+def increases(samples, pending, measures, *, resets_count_from_zero=True):
+    """Put `measures` ({key: (counters, reset_marker)}) in the sample store in
+    place of the previous sample `pending` fetched (samples.fetch, sent before
+    the measure was taken so the round trip overlaps it), and return {key:
+    (seconds since the previous sample, {counter: increase})} for the keys
+    that had a previous sample.
 
     A counter below its previous value, or a changed reset marker, means the
     counter restarted from zero since: the increase is its current value; with
@@ -60,9 +62,12 @@ def increases(samples, namespace, measures, *, resets_count_from_zero=True):
         key: {"t": now, "reset": reset, "values": values}
         for key, (values, reset) in measures.items()
     }
-    previous = samples.exchange(namespace, current)
+    previous = pending.result()
+    samples.put(pending.namespace, current)
     result = {}
     for key, before in previous.items():
+        if key not in current:
+            continue
         values, old = current[key]["values"], before.get("values", {})
         if set(old) != set(values):
             continue  # a sample of another shape: start afresh
@@ -103,6 +108,13 @@ class SqlProbe:
     port: bool = True  # the agent adds `port` to its per-query records
 
     def run(self, pg, samples, collecting):
+        if self.counters is None or not (self.counters.always or collecting):
+            return [record for record, _ in self._records(pg)]
+        with samples.fetch(f"probe:{self.name}") as pending:
+            return self._increases(self._records(pg), samples, pending)
+
+    def _records(self, pg):
+        """[(record, reset marker)] of the probe's query."""
         port, rows = query(pg, f"probe_{self.name}")
         records = []
         for row in rows:
@@ -110,17 +122,15 @@ class SqlProbe:
             if self.port:
                 record["port"] = port
             records.append((record, jsonable(row.get("_reset"))))
-        if self.counters is None or not (self.counters.always or collecting):
-            return [record for record, _ in records]
-        return self._increases(records, samples)
+        return records
 
-    def _increases(self, records, samples):
+    def _increases(self, records, samples, pending):
         key_of = (lambda r: r[self.counters.key]) if self.counters.key else (lambda r: "instance")
         measures = {
             key_of(record): ({c: record[c] for c in self.counters.columns}, reset)
             for record, reset in records
         }
-        deltas = increases(samples, f"probe:{self.name}", measures)
+        deltas = increases(samples, pending, measures)
         out = []
         for record, _ in records:
             found = deltas.get(key_of(record))
@@ -152,16 +162,17 @@ class WalFilesProbe:
     name = "wal_files"
 
     def run(self, pg, samples, collecting):
-        port, rows = query(pg, "probe_wal_files")
-        row = rows[0]
-        if row["_position"] is None:  # a standby: the agent reports nothing
-            return []
-        deltas = increases(
-            samples,
-            f"probe:{self.name}",
-            {"instance": ({"written_size": row["_position"]}, None)},
-            resets_count_from_zero=False,
-        )
+        with samples.fetch(f"probe:{self.name}") as pending:
+            port, rows = query(pg, "probe_wal_files")
+            row = rows[0]
+            if row["_position"] is None:  # a standby: the agent reports nothing
+                return []
+            deltas = increases(
+                samples,
+                pending,
+                {"instance": ({"written_size": row["_position"]}, None)},
+                resets_count_from_zero=False,
+            )
         if "instance" not in deltas:
             return []
         interval, values = deltas["instance"]
@@ -245,18 +256,19 @@ class HostProbe:
 
 def cpu(samples):
     """CPU time spent per state since the previous sample, in ms, all CPUs together."""
-    stat = read_proc_stat()
-    ticks = [int(v) for v in stat["cpu"]]
-    ms = 1000 / CLOCK_TICKS
-    times = {
-        "time_user": (ticks[0] + ticks[1]) * ms,  # user + nice
-        "time_system": (ticks[2] + ticks[5] + ticks[6]) * ms,  # system + irq + softirq
-        "time_idle": ticks[3] * ms,
-        "time_iowait": ticks[4] * ms,
-        "time_steal": ticks[7] * ms,
-    }
-    boot = int(stat["btime"][0])
-    deltas = increases(samples, "probe:cpu", {"global": (times, boot)})
+    with samples.fetch("probe:cpu") as pending:  # on its way while /proc is read
+        stat = read_proc_stat()
+        ticks = [int(v) for v in stat["cpu"]]
+        ms = 1000 / CLOCK_TICKS
+        times = {
+            "time_user": (ticks[0] + ticks[1]) * ms,  # user + nice
+            "time_system": (ticks[2] + ticks[5] + ticks[6]) * ms,  # system + irq + softirq
+            "time_idle": ticks[3] * ms,
+            "time_iowait": ticks[4] * ms,
+            "time_steal": ticks[7] * ms,
+        }
+        boot = int(stat["btime"][0])
+        deltas = increases(samples, pending, {"global": (times, boot)})
     if "global" not in deltas:
         return []
     interval, values = deltas["global"]
@@ -266,11 +278,12 @@ def cpu(samples):
 def process(samples):
     """Processes running and blocked now, and forks and context switches since
     the previous sample."""
-    stat = read_proc_stat()
-    total = read_loadavg()[3].partition("/")[2]
-    counters = {"context_switches": int(stat["ctxt"][0]), "forks": int(stat["processes"][0])}
-    boot = int(stat["btime"][0])
-    deltas = increases(samples, "probe:process", {"host": (counters, boot)})
+    with samples.fetch("probe:process") as pending:
+        stat = read_proc_stat()
+        total = read_loadavg()[3].partition("/")[2]
+        counters = {"context_switches": int(stat["ctxt"][0]), "forks": int(stat["processes"][0])}
+        boot = int(stat["btime"][0])
+        deltas = increases(samples, pending, {"host": (counters, boot)})
     if "host" not in deltas:
         return []
     interval, values = deltas["host"]

@@ -44,13 +44,53 @@ class SampleStore:
         try:
             raw = self.connection.set(PREFIX + namespace, value, ex=self.ttl, get=True)
         except redis.RedisError as exc:
-            logger.warning("event=samples_fallback retry_in=%ss error=%s", RETRY_AFTER, exc)
-            self._retry_at = time.monotonic() + RETRY_AFTER
+            self._failed(exc)
             return self._exchange_locally(namespace, current)
         if not raw:
             return {}
         previous = json.loads(raw)
         return {name: previous[name] for name in current if name in previous}
+
+    def fetch(self, namespace):
+        """Ask Redis for the namespace's sample now, to read it later with
+        `.result()`: the round trip overlaps whatever the caller does meanwhile
+        (its SQL). Use it as a context manager, so an answer left unread never
+        stays on a pooled connection. Pair it with put()."""
+        return PendingSample(self, namespace)
+
+    def put(self, namespace, current):
+        """Store `current` as the namespace's sample without waiting for Redis:
+        the SET goes behind CLIENT REPLY SKIP, so no answer comes back to read.
+        A sample is best effort; a lost one only makes the next rate start
+        afresh."""
+        if time.monotonic() >= self._retry_at:
+            pool = self.connection.connection_pool
+            try:
+                conn = pool.get_connection()
+            except redis.RedisError as exc:
+                self._failed(exc)
+            else:
+                try:
+                    conn.send_packed_command(
+                        conn.pack_commands(
+                            [
+                                ("CLIENT", "REPLY", "SKIP"),
+                                ("SET", PREFIX + namespace, json.dumps(current), "EX", self.ttl),
+                            ]
+                        )
+                    )
+                    return
+                except redis.RedisError as exc:
+                    conn.disconnect()
+                    self._failed(exc)
+                finally:
+                    pool.release(conn)
+        with self._lock:
+            self._local[namespace] = dict(current)
+
+    def _failed(self, exc):
+        logger.warning("event=samples_fallback retry_in=%ss error=%s", RETRY_AFTER, exc)
+        self._retry_at = time.monotonic() + RETRY_AFTER
 
     def peek(self, namespace):
         """The namespace's last sample ({key: value}), leaving it in place."""
@@ -59,8 +99,7 @@ class SampleStore:
         try:
             raw = self.connection.get(PREFIX + namespace)
         except redis.RedisError as exc:
-            logger.warning("event=samples_fallback retry_in=%ss error=%s", RETRY_AFTER, exc)
-            self._retry_at = time.monotonic() + RETRY_AFTER
+            self._failed(exc)
             return self._peek_locally(namespace)
         return json.loads(raw) if raw else {}
 
@@ -73,3 +112,48 @@ class SampleStore:
             previous = self._local.get(namespace, {})
             self._local[namespace] = dict(current)
         return {name: previous[name] for name in current if name in previous}
+
+
+class PendingSample:
+    """A GET of a namespace's sample sent to Redis, its answer read on result()."""
+
+    def __init__(self, store, namespace):
+        self.store = store
+        self.namespace = namespace
+        self.conn = None
+        if time.monotonic() < store._retry_at:
+            return
+        pool = store.connection.connection_pool
+        try:
+            self.conn = pool.get_connection()
+            self.conn.send_command("GET", PREFIX + namespace)
+        except redis.RedisError as exc:
+            self._release(disconnect=True)
+            store._failed(exc)
+
+    def result(self):
+        """The namespace's sample ({key: value}), or {} when it has none."""
+        if self.conn is None:
+            return self.store._peek_locally(self.namespace)
+        try:
+            raw = self.conn.read_response()
+        except redis.RedisError as exc:
+            self._release(disconnect=True)
+            self.store._failed(exc)
+            return self.store._peek_locally(self.namespace)
+        self._release()
+        return json.loads(raw) if raw else {}
+
+    def _release(self, disconnect=False):
+        if self.conn is not None:
+            if disconnect:
+                self.conn.disconnect()
+            self.store.connection.connection_pool.release(self.conn)
+            self.conn = None
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc_info):
+        # An answer never read would be taken for the next command's.
+        self._release(disconnect=True)

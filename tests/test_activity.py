@@ -315,7 +315,8 @@ def test_a_sample_of_an_earlier_process_with_the_same_pid_is_not_used(
 def test_a_process_that_cannot_be_read_gets_zeros(redis_url):
     store = SampleStore(redis.Redis.from_url(redis_url))
     gone = 2**22 + 1  # above any pid the kernel hands out here (pid_max)
-    figures = activity.os_figures(store, "activity:test", [gone])
+    with store.fetch("activity:test") as pending:
+        figures = activity.os_figures(store, pending, [gone])
     store.connection.close()
     assert figures == {gone: activity.NO_FIGURES}
 

@@ -1,8 +1,10 @@
 """The shared store of previous samples, on a real Redis, and without it."""
 
+import pytest
+
 from sentinel import sandbox
 from sentinel.extensions import connect_redis
-from sentinel.samples import SampleStore
+from sentinel.samples import PREFIX, SampleStore
 
 
 def test_processes_see_each_others_samples(redis_url):
@@ -25,3 +27,38 @@ def test_without_redis_each_process_keeps_its_own(tmp_path):
     server.stop()
     assert store.exchange("probe", {"cpu": 1}) == {}
     assert store.exchange("probe", {"cpu": 2}) == {"cpu": 1}
+
+
+def test_a_fetched_sample_is_the_one_another_process_put(redis_url):
+    first, second = SampleStore(connect_redis(redis_url)), SampleStore(connect_redis(redis_url))
+    with first.fetch("rates") as pending:
+        assert pending.result() == {}
+    first.put("rates", {"10": [1, 2]})
+    with second.fetch("rates") as pending:
+        assert pending.result() == {"10": [1, 2]}
+    # The SET went without an answer to read: the connection is clean, and the
+    # sample expires like any other.
+    assert second.connection.ttl(PREFIX + "rates") > 0
+    assert second.exchange("rates", {"10": [3, 4]}) == {"10": [1, 2]}
+
+
+def test_a_fetch_left_unread_never_answers_a_later_command(redis_url):
+    store = SampleStore(connect_redis(redis_url))
+    store.put("left", {"a": 1})
+    store.put("other", {"b": 2})
+    with pytest.raises(RuntimeError):
+        with store.fetch("left"):
+            raise RuntimeError("the SQL failed")
+    assert store.exchange("other", {"b": 3}) == {"b": 2}
+    assert store.connection.get(PREFIX + "left") is not None
+
+
+def test_fetch_and_put_without_redis_keep_the_sample_locally():
+    server = sandbox.RedisServer().start()
+    store = SampleStore(connect_redis(server.url))
+    server.stop()
+    with store.fetch("probe") as pending:
+        assert pending.result() == {}
+    store.put("probe", {"cpu": 1})
+    with store.fetch("probe") as pending:
+        assert pending.result() == {"cpu": 1}
