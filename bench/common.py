@@ -62,9 +62,9 @@ def interleaved(calls, n, warmup=20):
 
 
 def sample_round_trip(redis_url, swap=True):
-    """The one Redis call a rate route makes, on a connection opened once: it
-    swaps its sample for the previous one (SET ... GET), or reads the
-    collector's (GET). A route's direct work includes it, as its SQL."""
+    """The Redis round trip a rate route makes, on a connection opened once:
+    the previous sample fetched and the new one stored (one SET ... GET), or
+    the collector's read (GET). A route's direct work includes it, as its SQL."""
     import redis
 
     connection = redis.Redis.from_url(redis_url)
