@@ -63,30 +63,41 @@ class SampleStore:
         the SET goes behind CLIENT REPLY SKIP, so no answer comes back to read.
         A sample is best effort; a lost one only makes the next rate start
         afresh."""
-        if time.monotonic() >= self._retry_at:
-            pool = self.connection.connection_pool
+        value = json.dumps(current)
+        conn = self._checkout()
+        if conn is not None:
+            commands = [
+                ("CLIENT", "REPLY", "SKIP"),
+                ("SET", PREFIX + namespace, value, "EX", self.ttl),
+            ]
             try:
-                conn = pool.get_connection()
+                conn.send_packed_command(conn.pack_commands(commands))
             except redis.RedisError as exc:
-                self._failed(exc)
+                self._checkin(conn, failure=exc)
             else:
-                try:
-                    conn.send_packed_command(
-                        conn.pack_commands(
-                            [
-                                ("CLIENT", "REPLY", "SKIP"),
-                                ("SET", PREFIX + namespace, json.dumps(current), "EX", self.ttl),
-                            ]
-                        )
-                    )
-                    return
-                except redis.RedisError as exc:
-                    conn.disconnect()
-                    self._failed(exc)
-                finally:
-                    pool.release(conn)
+                self._checkin(conn)
+                return
         with self._lock:
             self._local[namespace] = dict(current)
+
+    def _checkout(self):
+        """A pooled Redis connection, or None while Redis is taken for down."""
+        if time.monotonic() < self._retry_at:
+            return None
+        try:
+            return self.connection.connection_pool.get_connection()
+        except redis.RedisError as exc:
+            self._failed(exc)
+            return None
+
+    def _checkin(self, conn, failure=None, unread=False):
+        """Give a connection back; one that failed or holds an answer nobody
+        will read is disconnected first."""
+        if failure is not None or unread:
+            conn.disconnect()
+        self.connection.connection_pool.release(conn)
+        if failure is not None:
+            self._failed(failure)
 
     def _failed(self, exc):
         logger.warning("event=samples_fallback retry_in=%ss error=%s", RETRY_AFTER, exc)
@@ -120,35 +131,28 @@ class PendingSample:
     def __init__(self, store, namespace):
         self.store = store
         self.namespace = namespace
-        self.conn = None
-        if time.monotonic() < store._retry_at:
-            return
-        pool = store.connection.connection_pool
-        try:
-            self.conn = pool.get_connection()
-            self.conn.send_command("GET", PREFIX + namespace)
-        except redis.RedisError as exc:
-            self._release(disconnect=True)
-            store._failed(exc)
+        self.conn = store._checkout()
+        if self.conn is not None:
+            try:
+                self.conn.send_command("GET", PREFIX + namespace)
+            except redis.RedisError as exc:
+                self._done(failure=exc)
 
     def result(self):
         """The namespace's sample ({key: value}), or {} when it has none."""
-        if self.conn is None:
-            return self.store._peek_locally(self.namespace)
-        try:
-            raw = self.conn.read_response()
-        except redis.RedisError as exc:
-            self._release(disconnect=True)
-            self.store._failed(exc)
-            return self.store._peek_locally(self.namespace)
-        self._release()
-        return json.loads(raw) if raw else {}
-
-    def _release(self, disconnect=False):
         if self.conn is not None:
-            if disconnect:
-                self.conn.disconnect()
-            self.store.connection.connection_pool.release(self.conn)
+            try:
+                raw = self.conn.read_response()
+            except redis.RedisError as exc:
+                self._done(failure=exc)
+            else:
+                self._done()
+                return json.loads(raw) if raw else {}
+        return self.store._peek_locally(self.namespace)
+
+    def _done(self, failure=None, unread=False):
+        if self.conn is not None:
+            self.store._checkin(self.conn, failure, unread)
             self.conn = None
 
     def __enter__(self):
@@ -156,4 +160,4 @@ class PendingSample:
 
     def __exit__(self, *exc_info):
         # An answer never read would be taken for the next command's.
-        self._release(disconnect=True)
+        self._done(unread=True)

@@ -147,9 +147,10 @@ def resolve(raw, timeout, recent=None):
 
 
 def close_session(raw, recent=None):
-    Session.delete().where(Session.token_hash == digest(raw)).execute()
+    key = digest(raw)
+    Session.delete().where(Session.token_hash == key).execute()
     if recent is not None:
-        recent.forget(digest(raw))
+        recent.forget(key)
 
 
 def purge_expired():
