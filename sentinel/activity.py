@@ -30,6 +30,12 @@ OWN_APPLICATIONS = [APPLICATION_NAME, "sentinel-state"]
 MAX_PID = 2**31 - 1
 UNITS = ("K", "M", "G", "T", "P", "E", "Z", "Y")
 NO_FIGURES = {"iow": "N", "read_s": "0.00B", "write_s": "0.00B", "cpu": 0.0, "memory": 0.0}
+# A backend's sample: (start ticks, monotonic time, CPU ticks, read bytes,
+# written bytes, RSS pages).
+SAMPLE_FIELDS = 6
+# An idle backend's reading is taken again once this old (seconds), so its
+# memory figure stays current even when it never runs.
+REREAD_IDLE_AFTER = 30
 # Below this many processes to re-read, a helper thread (75 µs) costs more
 # than overlapping the reads with the query saves.
 OVERLAP_FROM = 32
@@ -55,45 +61,65 @@ def human_rate(per_second):
     return f"{value:.2f}B"
 
 
-def os_figures(samples, pending, pids, readings=None):
+def os_figures(pending, pids, readings=None, idle_since=None):
     """{pid: {"iow", "read_s", "write_s", "cpu", "memory"}} for backend processes.
 
-    `readings` may hold procfs readings taken a moment ago; the others are read
-    now. Rates are computed against the previous readings `pending` fetched
-    from the sample store (samples.fetch, sent before the SQL so both round
-    trips overlap), and these readings take their place; a reading of another
+    Rates are computed against the previous readings `pending` fetched from
+    the sample store (samples.fetch, sent before the SQL so both round trips
+    overlap), and these readings take their place; a reading of another
     process that had the same pid (another start time) does not count as
-    previous. CPU time moves in 10 ms ticks, so
-    over intervals well under a second the CPU figure is coarse; it is capped at
-    one CPU, all a backend process can use.
+    previous. CPU time moves in 10 ms ticks, so over intervals well under a
+    second the CPU figure is coarse; it is capped at one CPU, all a backend
+    process can use.
+
+    `idle_since` ({pid: epoch seconds}) names the backends PostgreSQL reports
+    waiting for their client, and since when. One that has waited since
+    before its previous reading, taken less than REREAD_IDLE_AFTER ago, has
+    used no CPU nor I/O since and is the same process: that reading stands,
+    and its /proc files are not read again. `readings` (None: the caller
+    does not read ahead) holds those _run_while_reading took a moment ago;
+    the others are read now, and the ones needed are those it reads next time.
     """
     facts = host.static_facts()
     cpus, memory_total = facts["cpu"], facts["memory_size"]
     max_cpu = 100.0 / cpus
     cpu_scale = 100.0 / procfs.CLOCK_TICKS / cpus
     memory_scale = procfs.PAGE_SIZE * 100.0 / memory_total
-    readings = dict(readings or {})
-    missing = [pid for pid in pids if readings.get(pid) is None]
+    previous = pending.result()
+    now = time.monotonic()  # system-wide on Linux: comparable between processes
+    wall = time.time() - now  # what to add to a monotonic time to compare it with PostgreSQL's
+
+    current, figures, unread = {}, {}, []
+    for pid in pids:
+        key = str(pid)
+        before = previous.get(key)
+        since = (idle_since or {}).get(pid)
+        if (
+            since is not None
+            and before is not None
+            and len(before) == SAMPLE_FIELDS
+            and since < before[1] + wall
+            and now - before[1] < REREAD_IDLE_AFTER
+        ):
+            current[key] = before
+            figures[pid] = {**NO_FIGURES, "memory": round(before[5] * memory_scale, 2)}
+        else:
+            unread.append(pid)
+    if readings is None:
+        readings = {}
+    else:
+        procfs.reader.remember(unread)
+    missing = [pid for pid in unread if readings.get(pid) is None]
     if missing:
         readings.update(procfs.reader.samples(missing))
-    now = time.monotonic()  # system-wide on Linux: comparable between processes
-    keys = {pid: str(pid) for pid in pids}
-    current = {}
-    for pid, key in keys.items():
-        reading = readings[pid]
-        if reading is not None:
-            current[key] = (reading[0], now, reading[2], reading[4], reading[5])
-    previous = pending.result()
-    if current:
-        samples.put(pending.namespace, current)
-
-    figures = {}
-    for pid, key in keys.items():
+    for pid in unread:
         reading = readings[pid]
         if reading is None:
             figures[pid] = dict(NO_FIGURES)
             continue
         start, state, ticks, rss_pages, read_bytes, write_bytes = reading
+        key = str(pid)
+        current[key] = (start, now, ticks, read_bytes, write_bytes, rss_pages)
         cpu = read_rate = write_rate = 0.0
         before = previous.get(key)
         if before and before[0] == start and now > before[1]:
@@ -108,16 +134,18 @@ def os_figures(samples, pending, pids, readings=None):
             "cpu": round(cpu, 2),
             "memory": round(rss_pages * memory_scale, 2),
         }
+    if current:
+        pending.renew(current)
     return figures
 
 
 def _run_while_reading(pg, work):
     """(pg.run(work), readings): the SQL runs in a helper thread while this one
-    reads /proc for the processes this web worker has read lately. Most
+    reads /proc for the processes this web worker read last time. Most
     backends outlive the interval between two looks, so their reads overlap
     the query instead of following it. Only for the lists of every backend:
     the lock lists name a few, and reading all would cost them more."""
-    known = procfs.reader.known()
+    known = procfs.reader.latest()
     if len(known) < OVERLAP_FROM:
         return pg.run(work), {}
     outcome = {}
@@ -139,6 +167,17 @@ def _run_while_reading(pg, work):
 
 def _with_figures(rows, figures):
     return [{**row, **figures[row["pid"]]} for row in rows]
+
+
+def _idle_since(rows):
+    """{pid: since when it waits for its client} of the backend rows, whose
+    helper column goes."""
+    idle = {}
+    for row in rows:
+        since = row.pop("_idle_since")
+        if since is not None:
+            idle[row["pid"]] = since
+    return idle
 
 
 def _namespace(kind, hostname):
@@ -189,7 +228,7 @@ def backends(pg, samples, hostname):
     with samples.fetch(_namespace("backends", hostname)) as pending:
         rows, readings = _run_while_reading(pg, lambda conn: _query(conn, "activity"))
         pids = [row["pid"] for row in rows]
-        figures = os_figures(samples, pending, pids, readings)
+        figures = os_figures(pending, pids, readings, _idle_since(rows))
     return _with_figures(rows, figures)
 
 
@@ -198,7 +237,7 @@ def _lock_list(pg, samples, hostname, kind):
         rows = pg.run(lambda conn: _query(conn, f"activity_{kind}"))
         _name_relations(pg, rows)
         pids = list(dict.fromkeys(row["pid"] for row in rows))
-        figures = os_figures(samples, pending, pids)
+        figures = os_figures(pending, pids)
     return _with_figures(rows, figures)
 
 
@@ -300,7 +339,7 @@ def overview(pg, samples, hostname):
         (running, waiters, blockers, tree_rows), readings = _run_while_reading(pg, read)
         _name_relations(pg, [*waiters, *blockers, *_lock_rows(tree_rows)])
         pids = list(dict.fromkeys(row["pid"] for row in (*running, *waiters, *blockers)))
-        figures = os_figures(samples, pending, pids, readings)
+        figures = os_figures(pending, pids, readings, _idle_since(running))
     return {
         "activity": _with_figures(running, figures),
         "waiting": _with_figures(waiters, figures),

@@ -46,10 +46,11 @@ def utc_stamp(moment=None):
 # -- increases between two samples -----------------------------------------------
 
 
-def increases(samples, pending, measures, *, resets_count_from_zero=True):
+def increases(pending, measures, *, resets_count_from_zero=True):
     """Put `measures` ({key: (counters, reset_marker)}) in the sample store in
     place of the previous sample `pending` fetched (samples.fetch, sent before
-    the measure was taken so the round trip overlaps it), and return {key:
+    the measure was taken so the round trip overlaps it; a sample this process
+    stored under a second ago stays instead), and return {key:
     (seconds since the previous sample, {counter: increase})} for the keys
     that had a previous sample.
 
@@ -63,7 +64,7 @@ def increases(samples, pending, measures, *, resets_count_from_zero=True):
         for key, (values, reset) in measures.items()
     }
     previous = pending.result()
-    samples.put(pending.namespace, current)
+    pending.renew(current)
     result = {}
     for key, before in previous.items():
         if key not in current:
@@ -111,7 +112,7 @@ class SqlProbe:
         if self.counters is None or not (self.counters.always or collecting):
             return [record for record, _ in self._records(pg)]
         with samples.fetch(f"probe:{self.name}") as pending:
-            return self._increases(self._records(pg), samples, pending)
+            return self._increases(self._records(pg), pending)
 
     def _records(self, pg):
         """[(record, reset marker)] of the probe's query."""
@@ -124,13 +125,13 @@ class SqlProbe:
             records.append((record, jsonable(row.get("_reset"))))
         return records
 
-    def _increases(self, records, samples, pending):
+    def _increases(self, records, pending):
         key_of = (lambda r: r[self.counters.key]) if self.counters.key else (lambda r: "instance")
         measures = {
             key_of(record): ({c: record[c] for c in self.counters.columns}, reset)
             for record, reset in records
         }
-        deltas = increases(samples, pending, measures)
+        deltas = increases(pending, measures)
         out = []
         for record, _ in records:
             found = deltas.get(key_of(record))
@@ -168,7 +169,6 @@ class WalFilesProbe:
             if row["_position"] is None:  # a standby: the agent reports nothing
                 return []
             deltas = increases(
-                samples,
                 pending,
                 {"instance": ({"written_size": row["_position"]}, None)},
                 resets_count_from_zero=False,
@@ -268,7 +268,7 @@ def cpu(samples):
             "time_steal": ticks[7] * ms,
         }
         boot = int(stat["btime"][0])
-        deltas = increases(samples, pending, {"global": (times, boot)})
+        deltas = increases(pending, {"global": (times, boot)})
     if "global" not in deltas:
         return []
     interval, values = deltas["global"]
@@ -283,7 +283,7 @@ def process(samples):
         total = read_loadavg()[3].partition("/")[2]
         counters = {"context_switches": int(stat["ctxt"][0]), "forks": int(stat["processes"][0])}
         boot = int(stat["btime"][0])
-        deltas = increases(samples, pending, {"host": (counters, boot)})
+        deltas = increases(pending, {"host": (counters, boot)})
     if "host" not in deltas:
         return []
     interval, values = deltas["host"]

@@ -102,6 +102,7 @@ class Reader:
         soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
         self.limit = limit if limit is not None else max(0, min(soft // 4, 1024))
         self._open = {}  # pid -> [stat fd, io fd or None, last use]
+        self._latest = []  # see remember()
         self._lock = threading.Lock()
         self._owner = os.getpid()
 
@@ -138,10 +139,16 @@ class Reader:
         self._open[pid] = [*fds, now]
         return _parse(stat, _pread(fds[1]))
 
-    def known(self):
-        """The pids whose descriptors are open: processes read lately."""
+    def remember(self, pids):
+        """Note the processes a caller needed to read this time."""
         with self._lock:
-            return list(self._open)
+            self._latest = list(pids)
+
+    def latest(self):
+        """The processes last remember()ed: those a caller is likely to need
+        next time, and may read ahead."""
+        with self._lock:
+            return list(self._latest)
 
     def samples(self, pids):
         """{pid: sample or None} for every pid."""

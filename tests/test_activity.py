@@ -297,6 +297,31 @@ def test_a_writing_backend_shows_its_write_rate_on_the_next_call(client, headers
     assert elapsed < 0.1
 
 
+def test_an_idle_backend_keeps_its_figures_between_two_looks(client, headers, backends):
+    pid = backends.open().get_backend_pid()
+    first = row_of(get_rows(client, headers), pid)
+    second = row_of(get_rows(client, headers), pid)
+    assert second["state"] == "idle"
+    assert second["memory"] == first["memory"] > 0
+    assert (second["cpu"], second["read_s"], second["write_s"]) == (0.0, "0.00B", "0.00B")
+
+
+def test_a_backend_that_worked_between_two_looks_shows_it_though_idle_again(
+    client, headers, backends, table
+):
+    conn = backends.open()
+    pid = conn.get_backend_pid()
+    assert row_of(get_rows(client, headers), pid)["state"] == "idle"
+    # About 30 MB of WAL, written by the backend itself: more than wal_buffers.
+    backends.execute(
+        conn, f"INSERT INTO {table} SELECT g, repeat('x', 60) FROM generate_series(3, 300000) g"
+    )
+    row = row_of(get_rows(client, headers), pid)
+    assert row["state"] == "idle"
+    assert row["write_s"] != "0.00B"
+    assert RATE.fullmatch(row["write_s"])
+
+
 def test_a_sample_of_an_earlier_process_with_the_same_pid_is_not_used(
     app, client, headers, backends
 ):
@@ -316,7 +341,7 @@ def test_a_process_that_cannot_be_read_gets_zeros(redis_url):
     store = SampleStore(redis.Redis.from_url(redis_url))
     gone = 2**22 + 1  # above any pid the kernel hands out here (pid_max)
     with store.fetch("activity:test") as pending:
-        figures = activity.os_figures(store, pending, [gone])
+        figures = activity.os_figures(pending, [gone])
     store.connection.close()
     assert figures == {gone: activity.NO_FIGURES}
 

@@ -1,7 +1,10 @@
 """The shared store of previous samples, on a real Redis, and without it."""
 
+import time
+
 import pytest
 
+from sentinel import samples as samples_module
 from sentinel import sandbox
 from sentinel.extensions import connect_redis
 from sentinel.samples import PREFIX, SampleStore
@@ -62,3 +65,23 @@ def test_fetch_and_put_without_redis_keep_the_sample_locally():
     store.put("probe", {"cpu": 1})
     with store.fetch("probe") as pending:
         assert pending.result() == {"cpu": 1}
+
+
+def test_a_sample_stored_a_moment_ago_stays_the_previous_one(redis_url, monkeypatch):
+    monkeypatch.setattr(samples_module, "REUSE_FOR", 0.5)
+    ours, other = SampleStore(connect_redis(redis_url)), SampleStore(connect_redis(redis_url))
+    with ours.fetch("kept") as pending:
+        pending.renew({"10": [1]})
+    other.put("kept", {"10": [2]})
+    # Within REUSE_FOR this process measures from its own sample, and keeps it.
+    with ours.fetch("kept") as pending:
+        assert pending.result() == {"10": [1]}
+        pending.renew({"10": [3]})
+    assert other.exchange("kept", {"10": [4]}) == {"10": [2]}
+    time.sleep(0.6)
+    # Later it fetches the shared sample again, and stores its own.
+    with ours.fetch("kept") as pending:
+        assert pending.result() == {"10": [4]}
+        pending.renew({"10": [5]})
+    with other.fetch("kept") as pending:
+        assert pending.result() == {"10": [5]}
