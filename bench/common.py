@@ -71,21 +71,6 @@ def interleaved(calls, n, warmup=20, run=10):
     return {name: summary(values) for name, values in samples.items()}
 
 
-def sample_round_trip(redis_url, swap=True):
-    """The Redis round trip a rate route makes, on a connection opened once:
-    the previous sample fetched and the new one stored (one SET ... GET), or
-    the collector's read (GET). A route's direct work includes it, as its SQL."""
-    import redis
-
-    connection = redis.Redis.from_url(redis_url)
-    key = "sentinel:bench:sample"
-    value = json.dumps({"t": time.time(), "reset": 0, "values": {"a": 1.0, "b": 2.0}})
-    connection.set(key, value)
-    if swap:
-        return lambda: connection.set(key, value, get=True)
-    return lambda: connection.get(key)
-
-
 class KeepAliveClient:
     """One persistent HTTP/1.1 connection, as an API client would hold.
 

@@ -14,12 +14,10 @@ from sentinel.extensions import postgres, redis
 from sentinel.postgres import load_sql
 from sentinel.state import MonitoringRun
 
-from .common import KeepAliveClient, fmt, interleaved, sample_round_trip, timed, verdict
+from .common import KeepAliveClient, fmt, interleaved, timed, verdict
 
 AGENT_PROBE_MS = (17, 22)  # the reference's per-probe range (temboard-agent-7.11.md)
 BLOAT = ("heap_bloat", "btree_bloat")
-# Probes whose route swaps a sample in the shared store to compute its rates.
-SWAPS_A_SAMPLE = ("cpu", "process", "wal_files", "temp_files_size_delta")
 HOST_READS = {
     "filesystems_size": probes.file_systems,
     "cpu": probes.read_proc_stat,
@@ -29,10 +27,11 @@ HOST_READS = {
 }
 
 
-def raw_calls(dsn, redis_url):
+def raw_calls(dsn):
     """Each probe's own work done directly: its SQL on one connection opened
-    once, or its host reads, and for a rate probe its one round trip to the
-    sample store on a Redis connection opened once. The bloat probes get two: with a connection per
+    once, or its host reads. A rate probe's sample is not part of it: back to
+    back, the route measures from the sample it stored a moment ago, without
+    a round trip to Redis. The bloat probes get two: with a connection per
     database opened once, and with the connect each call pays (as the probe
     must: it asks each database about itself)."""
     main = psycopg2.connect(dsn)
@@ -80,7 +79,6 @@ def raw_calls(dsn, redis_url):
 
         return call
 
-    swap = sample_round_trip(redis_url)
     calls = {}
     for name in probes.NAMES:
         if name in HOST_READS:
@@ -90,8 +88,6 @@ def raw_calls(dsn, redis_url):
             calls[f"{name} (connections kept)"] = bloat_open(name)
         else:
             calls[name] = sql_call(name)
-        if name in SWAPS_A_SAMPLE:
-            calls[name] = lambda work=calls[name]: (work(), swap())
     return calls, opened
 
 
@@ -103,8 +99,8 @@ def measure_reference(agent, n):
     return {path.rsplit("/", 1)[1]: stats for path, stats in paths.items()}
 
 
-def measure_probes(client, headers, dsn, redis_url, n):
-    raw, connections = raw_calls(dsn, redis_url)
+def measure_probes(client, headers, dsn, n):
+    raw, connections = raw_calls(dsn)
     figures = {}
     for name in probes.NAMES:
         count = n // 10 if name in BLOAT else n
@@ -145,7 +141,7 @@ def run(environment, agent, n=300):
     login = {"username": "bench", "password": "bench-password"}
     headers = {"X-Session": client.request("POST", "/login", login)["session"]}
 
-    figures = measure_probes(client, headers, environment.cluster.dsn(), environment.redis.url, n)
+    figures = measure_probes(client, headers, environment.cluster.dsn(), n)
     results = {"probes": figures, "checks": {}}
     print("\n## Probes (gunicorn, keep-alive) beside the same work done directly")
     for name, stats in figures.items():
@@ -156,8 +152,6 @@ def run(environment, agent, n=300):
         print(f"  GET /monitoring/probe/{name}")
         print(f"      Sentinel                     {fmt(stats['sentinel'])}")
         label = "raw, connecting to each db" if name in BLOAT else "raw"
-        if name in SWAPS_A_SAMPLE:
-            label = "raw, with its sample swap"
         print(f"      {label:28} {fmt(stats['raw'])}")
         if name in BLOAT:
             print(f"      raw, connections kept        {fmt(stats['raw, connections kept'])}")
