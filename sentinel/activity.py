@@ -33,9 +33,9 @@ NO_FIGURES = {"iow": "N", "read_s": "0.00B", "write_s": "0.00B", "cpu": 0.0, "me
 # A backend's sample: (start ticks, monotonic time, CPU ticks, read bytes,
 # written bytes, RSS pages).
 SAMPLE_FIELDS = 6
-# An idle backend's reading is taken again once this old (seconds), so its
+# An asleep backend's reading is taken again once this old (seconds), so its
 # memory figure stays current even when it never runs.
-REREAD_IDLE_AFTER = 30
+REREAD_ASLEEP_AFTER = 30
 # Below this many processes to re-read, a helper thread (75 µs) costs more
 # than overlapping the reads with the query saves.
 OVERLAP_FROM = 32
@@ -61,7 +61,7 @@ def human_rate(per_second):
     return f"{value:.2f}B"
 
 
-def os_figures(pending, pids, readings=None, idle_since=None):
+def os_figures(pending, pids, readings=None, asleep_since=None):
     """{pid: {"iow", "read_s", "write_s", "cpu", "memory"}} for backend processes.
 
     Rates are computed against the previous readings `pending` fetched from
@@ -72,13 +72,14 @@ def os_figures(pending, pids, readings=None, idle_since=None):
     second the CPU figure is coarse; it is capped at one CPU, all a backend
     process can use.
 
-    `idle_since` ({pid: epoch seconds}) names the backends PostgreSQL reports
-    waiting for their client, and since when. One that has waited since
-    before its previous reading, taken less than REREAD_IDLE_AFTER ago, has
-    used no CPU nor I/O since and is the same process: that reading stands,
-    and its /proc files are not read again. `readings` (None: the caller
-    does not read ahead) holds those _run_while_reading took a moment ago;
-    the others are read now, and the ones needed are those it reads next time.
+    `asleep_since` ({pid: epoch seconds}) names the backends PostgreSQL
+    reports waiting for their client or for a lock, and since when. One that
+    has waited since before its previous reading, taken less than
+    REREAD_ASLEEP_AFTER ago, has used no CPU nor I/O since and is the same
+    process: that reading stands, and its /proc files are not read again.
+    `readings` (None: the caller does not read ahead) holds those
+    _run_while_reading took a moment ago; the others are read now, and the
+    ones needed are those it reads next time.
     """
     facts = host.static_facts()
     cpus, memory_total = facts["cpu"], facts["memory_size"]
@@ -93,13 +94,13 @@ def os_figures(pending, pids, readings=None, idle_since=None):
     for pid in pids:
         key = str(pid)
         before = previous.get(key)
-        since = (idle_since or {}).get(pid)
+        since = (asleep_since or {}).get(pid)
         if (
             since is not None
             and before is not None
             and len(before) == SAMPLE_FIELDS
             and since < before[1] + wall
-            and now - before[1] < REREAD_IDLE_AFTER
+            and now - before[1] < REREAD_ASLEEP_AFTER
         ):
             current[key] = before
             figures[pid] = {**NO_FIGURES, "memory": round(before[5] * memory_scale, 2)}
@@ -169,15 +170,16 @@ def _with_figures(rows, figures):
     return [{**row, **figures[row["pid"]]} for row in rows]
 
 
-def _idle_since(rows):
-    """{pid: since when it waits for its client} of the backend rows, whose
-    helper column goes."""
-    idle = {}
-    for row in rows:
-        since = row.pop("_idle_since")
-        if since is not None:
-            idle[row["pid"]] = since
-    return idle
+def _asleep_since(*lists):
+    """{pid: since when it waits for its client or a lock} of the backend
+    rows of these lists, whose helper column goes."""
+    asleep = {}
+    for rows in lists:
+        for row in rows:
+            since = row.pop("_asleep_since")
+            if since is not None:
+                asleep[row["pid"]] = since
+    return asleep
 
 
 def _namespace(kind, hostname):
@@ -228,7 +230,7 @@ def backends(pg, samples, hostname):
     with samples.fetch(_namespace("backends", hostname)) as pending:
         rows, readings = _run_while_reading(pg, lambda conn: _query(conn, "activity"))
         pids = [row["pid"] for row in rows]
-        figures = os_figures(pending, pids, readings, _idle_since(rows))
+        figures = os_figures(pending, pids, readings, _asleep_since(rows))
     return _with_figures(rows, figures)
 
 
@@ -237,7 +239,7 @@ def _lock_list(pg, samples, hostname, kind):
         rows = pg.run(lambda conn: _query(conn, f"activity_{kind}"))
         _name_relations(pg, rows)
         pids = list(dict.fromkeys(row["pid"] for row in rows))
-        figures = os_figures(pending, pids)
+        figures = os_figures(pending, pids, asleep_since=_asleep_since(rows))
     return _with_figures(rows, figures)
 
 
@@ -339,7 +341,7 @@ def overview(pg, samples, hostname):
         (running, waiters, blockers, tree_rows), readings = _run_while_reading(pg, read)
         _name_relations(pg, [*waiters, *blockers, *_lock_rows(tree_rows)])
         pids = list(dict.fromkeys(row["pid"] for row in (*running, *waiters, *blockers)))
-        figures = os_figures(pending, pids, readings, _idle_since(running))
+        figures = os_figures(pending, pids, readings, _asleep_since(running, waiters, blockers))
     return {
         "activity": _with_figures(running, figures),
         "waiting": _with_figures(waiters, figures),

@@ -387,6 +387,50 @@ def test_a_table_lock_conflict_shows_in_all_three_lists(client, headers, backend
     assert isinstance(blocking["duration"], float)
 
 
+def test_a_waiter_keeps_its_figures_between_two_looks(client, headers, backends, table):
+    holder = backends.open(autocommit=False)
+    backends.execute(holder, f"LOCK TABLE {table} IN ACCESS EXCLUSIVE MODE")
+    pid = backends.waiting(f"SELECT count(*) FROM {table}").get_backend_pid()
+    first = row_of(get_rows(client, headers, "/activity/waiting"), pid)
+    second = row_of(get_rows(client, headers, "/activity/waiting"), pid)
+    assert second["memory"] == first["memory"] > 0
+    assert (second["cpu"], second["read_s"], second["write_s"]) == (0.0, "0.00B", "0.00B")
+
+
+def test_a_waiter_that_worked_between_two_looks_shows_it_though_waiting_again(
+    client, headers, backends, table
+):
+    other = backends.table()
+    first_holder = backends.open(autocommit=False)
+    backends.execute(first_holder, f"LOCK TABLE {table} IN ACCESS EXCLUSIVE MODE")
+    second_holder = backends.open(autocommit=False)
+    backends.execute(second_holder, f"LOCK TABLE {other} IN ACCESS EXCLUSIVE MODE")
+    # Waits for the first table, then writes about 30 MB of WAL (more than
+    # wal_buffers, so the backend writes it itself), then waits for the other.
+    waiter = backends.waiting(
+        f"LOCK TABLE {table} IN ACCESS SHARE MODE;"
+        f" INSERT INTO {table} SELECT g, repeat('x', 60) FROM generate_series(3, 300000) g;"
+        f" LOCK TABLE {other} IN ACCESS SHARE MODE"
+    )
+    pid = waiter.get_backend_pid()
+
+    def awaited():
+        with backends.observer.cursor() as cursor:
+            cursor.execute(
+                "SELECT relation::regclass::text FROM pg_locks WHERE pid = %s AND NOT granted",
+                (pid,),
+            )
+            return [name for (name,) in cursor.fetchall()]
+
+    assert row_of(get_rows(client, headers, "/activity/waiting"), pid)["relation"] == table
+    first_holder.rollback()
+    wait_for(lambda: awaited() == [other], what="the waiter to wait for the other table")
+    row = row_of(get_rows(client, headers, "/activity/waiting"), pid)
+    assert row["relation"] == other
+    assert row["write_s"] != "0.00B"
+    assert RATE.fullmatch(row["write_s"])
+
+
 def test_a_row_lock_conflict_has_a_blank_relation(client, headers, backends, table):
     holder = backends.open(autocommit=False)
     backends.execute(holder, f"UPDATE {table} SET value = 'held' WHERE id = 1")
