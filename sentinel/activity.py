@@ -7,7 +7,8 @@ sentinel.procfs: psutil would cost 50-130 µs per process, 10-25 ms for 200
 backends, where /proc read directly costs about 17 µs. Rates are computed
 against the previous reading of the same process kept in the shared sample
 store, whoever took it (another worker, the web page), so no request sleeps to
-measure them; a backend seen for the first time reports 0.
+measure them; a backend seen for the first time reports 0. A backend asleep
+since that reading (waiting for its client or for a lock) is not read again.
 """
 
 import collections
