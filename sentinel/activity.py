@@ -62,7 +62,7 @@ def human_rate(per_second):
     return f"{value:.2f}B"
 
 
-def os_figures(pending, pids, readings=None, asleep_since=None):
+def os_figures(pending, pids, ahead=None, asleep_since=None):
     """{pid: {"iow", "read_s", "write_s", "cpu", "memory"}} for backend processes.
 
     Rates are computed against the previous readings `pending` fetched from
@@ -78,9 +78,11 @@ def os_figures(pending, pids, readings=None, asleep_since=None):
     has waited since before its previous reading, taken less than
     REREAD_ASLEEP_AFTER ago, has used no CPU nor I/O since and is the same
     process: that reading stands, and its /proc files are not read again.
-    `readings` (None: the caller does not read ahead) holds those
-    _run_while_reading took a moment ago; the others are read now, and the
-    ones needed are those it reads next time.
+    `ahead` (None: the caller does not read ahead) is (monotonic time,
+    {pid: reading}) of the readings _run_while_reading took a moment ago; the
+    others are read now, and the ones needed are those it reads next time.
+    Each reading is stamped with a time no later than it was taken, so a
+    backend's sleep that began after it is never taken for one before.
     """
     facts = host.static_facts()
     cpus, memory_total = facts["cpu"], facts["memory_size"]
@@ -107,25 +109,23 @@ def os_figures(pending, pids, readings=None, asleep_since=None):
             figures[pid] = {**NO_FIGURES, "memory": round(before[5] * memory_scale, 2)}
         else:
             unread.append(pid)
-    if readings is None:
-        readings = {}
-    else:
+    ahead_at, readings = ahead if ahead is not None else (None, {})
+    if ahead is not None:
         procfs.reader.remember(unread)
     missing = [pid for pid in unread if readings.get(pid) is None]
-    if missing:
-        readings.update(procfs.reader.samples(missing))
+    fresh = procfs.reader.samples(missing) if missing else {}
     for pid in unread:
-        reading = readings[pid]
+        reading, at = (fresh[pid], now) if pid in fresh else (readings[pid], ahead_at)
         if reading is None:
             figures[pid] = dict(NO_FIGURES)
             continue
         start, state, ticks, rss_pages, read_bytes, write_bytes = reading
         key = str(pid)
-        current[key] = (start, now, ticks, read_bytes, write_bytes, rss_pages)
+        current[key] = (start, at, ticks, read_bytes, write_bytes, rss_pages)
         cpu = read_rate = write_rate = 0.0
         before = previous.get(key)
-        if before and before[0] == start and now > before[1]:
-            interval = now - before[1]
+        if before and before[0] == start and at > before[1]:
+            interval = at - before[1]
             cpu = min(max(ticks - before[2], 0) * cpu_scale / interval, max_cpu)
             read_rate = max(read_bytes - before[3], 0) / interval
             write_rate = max(write_bytes - before[4], 0) / interval
@@ -142,14 +142,14 @@ def os_figures(pending, pids, readings=None, asleep_since=None):
 
 
 def _run_while_reading(pg, work):
-    """(pg.run(work), readings): the SQL runs in a helper thread while this one
-    reads /proc for the processes this web worker read last time. Most
+    """(pg.run(work), (when, readings)): the SQL runs in a helper thread while
+    this one reads /proc for the processes this web worker read last time. Most
     backends outlive the interval between two looks, so their reads overlap
     the query instead of following it. Only for the lists of every backend:
     the lock lists name a few, and reading all would cost them more."""
     known = procfs.reader.latest()
     if len(known) < OVERLAP_FROM:
-        return pg.run(work), {}
+        return pg.run(work), (None, {})
     outcome = {}
 
     def run():
@@ -160,11 +160,12 @@ def _run_while_reading(pg, work):
 
     helper = threading.Thread(target=run, name="activity-sql")
     helper.start()
+    when = time.monotonic()
     readings = procfs.reader.samples(known)
     helper.join()
     if "error" in outcome:
         raise outcome["error"]
-    return outcome["result"], readings
+    return outcome["result"], (when, readings)
 
 
 def _with_figures(rows, figures):
@@ -229,9 +230,9 @@ def _query(conn, name):
 def backends(pg, samples, hostname):
     """/activity's rows: every client backend but Sentinel's own, longest-running first."""
     with samples.fetch(_namespace("backends", hostname)) as pending:
-        rows, readings = _run_while_reading(pg, lambda conn: _query(conn, "activity"))
+        rows, ahead = _run_while_reading(pg, lambda conn: _query(conn, "activity"))
         pids = [row["pid"] for row in rows]
-        figures = os_figures(pending, pids, readings, _asleep_since(rows))
+        figures = os_figures(pending, pids, ahead, _asleep_since(rows))
     return _with_figures(rows, figures)
 
 
@@ -339,10 +340,10 @@ def overview(pg, samples, hostname):
         )
 
     with samples.fetch(_namespace("backends", hostname)) as pending:
-        (running, waiters, blockers, tree_rows), readings = _run_while_reading(pg, read)
+        (running, waiters, blockers, tree_rows), ahead = _run_while_reading(pg, read)
         _name_relations(pg, [*waiters, *blockers, *_lock_rows(tree_rows)])
         pids = list(dict.fromkeys(row["pid"] for row in (*running, *waiters, *blockers)))
-        figures = os_figures(pending, pids, readings, _asleep_since(running, waiters, blockers))
+        figures = os_figures(pending, pids, ahead, _asleep_since(running, waiters, blockers))
     return {
         "activity": _with_figures(running, figures),
         "waiting": _with_figures(waiters, figures),
