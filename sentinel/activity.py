@@ -93,11 +93,12 @@ def os_figures(pending, pids, ahead=None, asleep_since=None):
     now = time.monotonic()  # system-wide on Linux: comparable between processes
     wall = time.time() - now  # what to add to a monotonic time to compare it with PostgreSQL's
 
+    asleep_since = asleep_since or {}
     current, figures, unread = {}, {}, []
     for pid in pids:
         key = str(pid)
         before = previous.get(key)
-        since = (asleep_since or {}).get(pid)
+        since = asleep_since.get(pid)
         if (
             since is not None
             and before is not None

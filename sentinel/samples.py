@@ -70,7 +70,7 @@ class SampleStore:
         unread never stays on a pooled connection."""
         stored = self._stored.get(namespace)
         if stored is not None and time.monotonic() - stored[0] < REUSE_FOR:
-            return KeptSample(namespace, stored[1])
+            return KeptSample(stored[1])
         return PendingSample(self, namespace)
 
     def put(self, namespace, current):
@@ -186,8 +186,7 @@ class PendingSample:
 class KeptSample:
     """The sample this process stored a moment ago: no round trip, and it stays."""
 
-    def __init__(self, namespace, sample):
-        self.namespace = namespace
+    def __init__(self, sample):
         self.sample = sample
 
     def result(self):
