@@ -2,24 +2,31 @@
 #   make run    install, then the service, its worker, a sandbox PostgreSQL and Redis
 #   make test   install, then lint, then the whole suite
 #   make bench  install, then the benchmarks (never part of make test)
+#   make fuzz   install, then a long fuzzing campaign of the API (make test runs a short one)
 
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 PIP := $(PY) -m pip --disable-pip-version-check -q
 # Front-end files copied from node_modules into static/vendor (not committed).
-VENDOR := static/vendor/pico.min.css static/vendor/uPlot.iife.min.js static/vendor/uPlot.min.css
+VENDOR := static/vendor/pico.min.css static/vendor/uPlot.iife.min.js static/vendor/uPlot.min.css \
+	static/vendor/swagger-ui-bundle.js static/vendor/swagger-ui.css
 
-.PHONY: run test lint format bench install-run install-test system-run system-test assets clean
+.PHONY: run test lint format bench fuzz install-run install-test system-run system-test assets clean
 
 run: install-run
-	$(PY) -m sentinel.devserver
+	$(PY) -m sentinel.dev.supervisor
 
 test: install-test lint
 	$(PY) -m pytest
 
 bench: install-test
 	$(PY) bench/run.py
+
+# Over 10,000 generated requests; the examples per route set how many.
+FUZZ_EXAMPLES ?= 600
+fuzz: install-test
+	SENTINEL_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(PY) -m pytest tests/test_fuzz.py
 
 lint: install-test
 	$(VENV)/bin/ruff check .
@@ -51,7 +58,8 @@ $(VENV)/.dev: requirements.txt requirements-dev.txt
 assets: $(VENDOR)
 
 node_modules/.package-lock.json: package.json package-lock.json
-	npm ci --no-audit --no-fund --loglevel=error
+	# No install scripts: the packages are plain files to copy (and one would phone home).
+	npm ci --ignore-scripts --no-audit --no-fund --loglevel=error
 	touch $@
 
 static/vendor/pico.min.css: node_modules/.package-lock.json
@@ -61,6 +69,10 @@ static/vendor/pico.min.css: node_modules/.package-lock.json
 static/vendor/uPlot.%: node_modules/.package-lock.json
 	mkdir -p static/vendor
 	cp node_modules/uplot/dist/uPlot.$* $@
+
+static/vendor/swagger-ui%: node_modules/.package-lock.json
+	mkdir -p static/vendor
+	cp node_modules/swagger-ui-dist/swagger-ui$* $@
 
 clean:
 	rm -rf $(VENV) node_modules static/vendor .pytest_cache .ruff_cache

@@ -22,9 +22,7 @@ bind = _settings["bind"]
 # connections to the watched instance, so 2 workers stay well under 10.
 workers = 2
 threads = 4
-# gthread, answering back-to-back calls without two thread hand-offs each
-# (see sentinel/gunicorn_worker.py).
-worker_class = "sentinel.gunicorn_worker.KeepAliveWorker"
+worker_class = "gthread"
 
 # Load the application once in the master: configuration or state-database
 # problems stop the service before any worker starts, and workers fork ready.

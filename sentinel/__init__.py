@@ -5,22 +5,25 @@ import os
 import sys
 
 from flask import Flask
-from flask.sessions import SecureCookieSessionInterface
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from . import config as config_module
 from . import logs, state
 from .errors import NotReady
+from .version import __version__
 
-__version__ = "0.1.0"
+__all__ = ["__version__", "create_app", "create_app_or_exit"]
 
 
-def create_app(config=None):
-    """Build the application. `config` overrides settings (tests use it).
+def create_app(config=None, plugins=None):
+    """Build the application. `config` overrides settings (tests use it);
+    `plugins` names the plugins to serve (default: all of sentinel.plugins).
 
     Nothing here runs at import time; the factory reads the configuration,
     brings the state database's schema up to date and binds everything.
     """
+    from . import plugins as plugins_package
+
     settings = config_module.load(overrides=config)
     app = Flask(
         __name__,
@@ -32,6 +35,7 @@ def create_app(config=None):
     register_state(app)
     register_extensions(app)
     register_blueprints(app)
+    register_plugins(app, plugins_package.load(plugins))
     register_errorhandlers(app)
     register_commands(app)
     app.extensions["sentinel.started_at"] = datetime.datetime.now().replace(microsecond=0)
@@ -49,24 +53,6 @@ def create_app_or_exit(config=None):
         raise SystemExit(2) from None
 
 
-class CookieSessions(SecureCookieSessionInterface):
-    """Flask's signed-cookie sessions, at no cost to requests without the cookie.
-
-    API calls never carry the UI's cookie, yet Flask would build a signing
-    serializer to open and save an empty session on each of them (~0.1 ms).
-    """
-
-    def open_session(self, app, request):
-        if not request.cookies.get(self.get_cookie_name(app)):
-            return self.session_class()
-        return super().open_session(app, request)
-
-    def save_session(self, app, session, response):
-        if not session and not session.modified and not session.accessed:
-            return
-        super().save_session(app, session, response)
-
-
 def configure_app(app, settings):
     app.config.update(
         SENTINEL=settings,
@@ -77,11 +63,9 @@ def configure_app(app, settings):
         SESSION_COOKIE_SAMESITE="Lax",
         SESSION_COOKIE_SECURE=settings["cookie_secure"],
         PERMANENT_SESSION_LIFETIME=datetime.timedelta(seconds=settings["session_timeout"]),
-        JSON_SORT_KEYS=False,
         WTF_CSRF_TIME_LIMIT=None,  # the token lives as long as the signed-in session
     )
     app.json.sort_keys = False
-    app.session_interface = CookieSessions()
     if settings["trusted_proxies"]:
         count = settings["trusted_proxies"]
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=count, x_proto=count, x_host=count)
@@ -108,42 +92,51 @@ def register_state(app):
 
 def register_extensions(app):
     from .extensions import csrf, login_manager, postgres, redis
-    from .sessions import RecentlyChecked
 
-    app.extensions["sentinel.recent_sessions"] = RecentlyChecked()
     postgres.init_app(app)
     redis.init_app(app)
     csrf.init_app(app)
     login_manager.init_app(app)
 
 
-def register_blueprints(app):
-    from .api import activity, administration, core, dashboard, monitoring
+def _api(app, blueprint):
     from .extensions import csrf
-    from .web import activity as activity_page
-    from .web import administration as administration_page
-    from .web import dashboard as dashboard_page
-    from .web import monitoring as monitoring_page
-    from .web import views
 
-    plugins = (activity, administration, dashboard, monitoring)
-    app.extensions["sentinel.plugins"] = [plugin.PLUGIN for plugin in plugins]
-    for module in (core, *plugins):
-        csrf.exempt(module.blueprint)  # API callers authenticate by header, not cookie
-        app.register_blueprint(module.blueprint)
+    csrf.exempt(blueprint)  # API callers authenticate by header, not cookie
+    app.register_blueprint(blueprint)
 
-    pages = (dashboard_page, activity_page, monitoring_page, administration_page)
-    app.extensions["sentinel.nav"] = [("Home", "web.home")] + [page.NAV for page in pages]
-    app.register_blueprint(views.blueprint)
-    app.register_blueprint(views.root)
-    for page in pages:
-        app.register_blueprint(page.blueprint)
+
+def register_blueprints(app):
+    """What every Sentinel serves: sign-in, the core API, the home page."""
+    from .auth import api as auth_api
+    from .auth import web as auth_web
+    from .core import api as core_api
+    from .core import web as core_web
+
+    _api(app, auth_api.blueprint)
+    _api(app, core_api.blueprint)
+    app.register_blueprint(auth_web.blueprint)
+    app.register_blueprint(core_web.blueprint)
+
+
+def register_plugins(app, plugins):
+    """Each plugin's API and page, and the navigation they make."""
+    app.extensions["sentinel.plugins"] = plugins
+    nav = [("Home", "home.home")]
+    for plugin in plugins:
+        _api(app, plugin.api)
+        if plugin.web is not None:
+            app.register_blueprint(plugin.web)
+        if plugin.nav:
+            nav.append((plugin.nav, f"{plugin.web.name}.page"))
+    nav.append(("API", "home.api_reference"))
+    app.extensions["sentinel.nav"] = nav
 
 
 def register_errorhandlers(app):
-    from .api import errors
+    from . import answers
 
-    errors.register(app)
+    answers.register(app)
 
 
 def register_commands(app):

@@ -11,7 +11,8 @@ import click
 from flask import current_app
 from flask.cli import AppGroup
 
-from . import accounts, config, sessions, state
+from . import config, state
+from .auth import accounts, sessions
 from .errors import NotFound, SentinelError
 
 users = AppGroup("users", help="Manage the users who may sign in.")

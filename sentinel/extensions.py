@@ -31,7 +31,7 @@ class PostgresExtension:
 
 
 class RedisExtension:
-    """A Redis client for RQ; redis-py connects on first use, not here."""
+    """A Redis client for RQ and the sample store; redis-py connects on first use."""
 
     def init_app(self, app):
         connection = connect_redis(app.config["SENTINEL"]["redis_url"])

@@ -1,16 +1,18 @@
 """RQ plumbing: one enqueue helper, and the periodic jobs as data.
 
-Job functions live in sentinel.tasks; they take ids and plain values, never ORM
-objects or connections, and record their outcome in Sentinel's state.
+Job functions take ids and plain values, never ORM objects or connections, and
+record their outcome in Sentinel's state. The periodic ones are declared by
+the plugins (sentinel.plugins.Periodic) besides the core's housekeeping.
 """
 
-from dataclasses import dataclass, field
-
 from rq import Queue
+
+from .plugins import Periodic
 
 QUEUE = "sentinel"
 DEFAULT_TIMEOUT = 300
 FAILURE_TTL = 7 * 86400
+MIN_PERIODIC_TIMEOUT = 10  # s: a run of a job every 2 s may take longer than 2 s
 
 
 def enqueue(connection, func, *args, job_id=None, timeout=DEFAULT_TIMEOUT, ttl=None, unique=False):
@@ -32,55 +34,30 @@ def enqueue(connection, func, *args, job_id=None, timeout=DEFAULT_TIMEOUT, ttl=N
     )
 
 
-@dataclass(frozen=True)
-class Periodic:
-    """A job the cron scheduler enqueues every `interval` seconds."""
+def periodic_jobs(plugins):
+    """Every periodic job, as data: the core's and each plugin's."""
+    from .auth import tasks
 
-    func: object
-    interval: int
-    timeout: int = 60
-    args: tuple = field(default_factory=tuple)
-
-    @property
-    def name(self):
-        return f"{self.func.__module__}.{self.func.__name__}"
+    core = [Periodic(tasks.housekeeping, interval=600, timeout=120)]
+    return core + [job for plugin in plugins for job in plugin.periodic]
 
 
-def periodic_jobs(settings):
-    """Every periodic job, as data: the cron scheduler registers exactly these."""
-    from . import tasks
-
-    return [
-        Periodic(tasks.housekeeping, interval=600, timeout=120),
-        Periodic(
-            tasks.collect_dashboard,
-            interval=settings["dashboard_interval"],
-            timeout=max(settings["dashboard_interval"] * 5, 10),
-        ),
-        Periodic(
-            tasks.collect_monitoring,
-            interval=settings["monitoring_interval"],
-            timeout=settings["monitoring_interval"],
-        ),
-    ]
-
-
-def register_periodic(scheduler, settings):
+def register_periodic(scheduler, settings, plugins):
     """Register the periodic jobs on an rq CronScheduler.
 
     A run still queued after one interval (the job's ttl) is dropped, so a
     slow worker skips slots instead of piling them up; a failed run is kept
     for ten intervals only, so an outage does not fill Redis with failures.
     """
-    for job in periodic_jobs(settings):
+    for job in periodic_jobs(plugins):
+        interval = job.seconds(settings)
         scheduler.register(
             job.func,
             queue_name=QUEUE,
-            args=job.args,
-            interval=job.interval,
-            job_timeout=job.timeout,
-            ttl=job.interval,
+            interval=interval,
+            job_timeout=job.timeout or max(interval, MIN_PERIODIC_TIMEOUT),
+            ttl=interval,
             result_ttl=0,
-            failure_ttl=max(job.interval * 10, 300),
+            failure_ttl=max(interval * 10, 300),
             name=job.name,
         )

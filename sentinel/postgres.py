@@ -1,17 +1,17 @@
 """Connections to the managed PostgreSQL instance, and the SQL Sentinel runs there.
 
-One small blocking pool per process hands out autocommit connections that carry
-`application_name = 'sentinel'`, a statement_timeout and a lock_timeout, so a
-monitoring query can neither run away nor queue behind a lock. Rows come back as
-dicts. A connection the server closed while it sat in the pool (a restart) is
-noticed at checkout, or on first use, and replaced without the caller seeing it.
+One small blocking pool per process hands out autocommit connections, to the
+instance's main database or any other, that carry `application_name =
+'sentinel'`, a statement_timeout and a lock_timeout, so a monitoring query can
+neither run away nor queue behind a lock. Rows come back as dicts. A
+connection the server closed while it sat in the pool (a restart) is noticed
+at checkout, or on first use, and replaced without the caller seeing it.
 
-SQL longer than a line lives in sentinel/sql/<name>.sql; a line ending in
-`-- pg>=N` or `-- pg<N` is kept only on servers of major version N or later
-(earlier), so one file serves every supported version. `conn.named(name)` runs
-such a file as a statement prepared once per pooled connection: planning a
-query over the statistics views costs several times more than running it
-(1.3 ms against 0.2 ms for /activity's), and pooled connections live long.
+SQL longer than a line lives in a `sql/` folder beside the module that runs
+it; a line ending in `-- pg>=N` or `-- pg<N` is kept only on servers of major
+version N or later (earlier), so one file serves every supported version.
+Parameters are psycopg2's `%(name)s`; a file run with parameters writes a
+literal percent sign as `%%`.
 """
 
 import contextlib
@@ -21,7 +21,6 @@ import os
 import re
 import select
 import threading
-import weakref
 from pathlib import Path
 
 import psycopg2
@@ -32,18 +31,22 @@ from .errors import PostgresTimeout, PostgresUnavailable
 
 logger = logging.getLogger(__name__)
 
-SQL_DIR = Path(__file__).parent / "sql"
 APPLICATION_NAME = "sentinel"
 _MARKER = re.compile(r"--\s*pg(>=|<)(\d+)\s*$")
-_NAMED_PARAMETER = re.compile(r"%\((\w+)\)s")
+LOCAL_HOSTS = ("", "localhost", "127.0.0.1", "::1")
+
+
+def sql_folder(module_file):
+    """The `sql/` folder beside a module: `SQL = sql_folder(__file__)`."""
+    return Path(module_file).parent / "sql"
 
 
 @functools.lru_cache(maxsize=256)
-def load_sql(name, server_version=None):
-    """The text of sql/<name>.sql for a server_version (psycopg2's int, 150018)."""
+def load_sql(path, server_version=None):
+    """The text of the SQL file `path` for a server_version (psycopg2's int, 150018)."""
     major = server_version // 10000 if server_version else None
     lines = []
-    for line in (SQL_DIR / f"{name}.sql").read_text().splitlines():
+    for line in Path(path).read_text().splitlines():
         marker = _MARKER.search(line)
         if marker and major is not None:
             op, version = marker.group(1), int(marker.group(2))
@@ -87,36 +90,19 @@ def looks_alive(raw):
     return not readable
 
 
-def numbered(sql):
-    """psycopg2's %(name)s parameters as PostgreSQL's $1, $2...: (text, names).
-
-    A parameter whose type PostgreSQL cannot infer needs a cast in the SQL
-    (`%(pids)s::int[]`). With parameters, psycopg2 wanted %% for a literal %.
-    """
-    names = []
-
-    def number(match):
-        if match.group(1) not in names:
-            names.append(match.group(1))
-        return f"${names.index(match.group(1)) + 1}"
-
-    text = _NAMED_PARAMETER.sub(number, sql)
-    return (text.replace("%%", "%") if names else text), names
-
-
 class Connection:
     """A pooled connection with dict-row helpers."""
 
-    def __init__(self, raw, prepared=None):
+    def __init__(self, raw):
         self.raw = raw
-        self._prepared = prepared if prepared is not None else {}
 
     @property
     def server_version(self):
         return self.raw.server_version
 
-    def sql(self, name):
-        return load_sql(name, self.raw.server_version)
+    def sql(self, path):
+        """The text of an SQL file for this server's version."""
+        return load_sql(path, self.raw.server_version)
 
     def execute(self, sql, params=None):
         with self.raw.cursor() as cursor:
@@ -140,31 +126,19 @@ class Connection:
             row = cursor.fetchone()
             return row[0] if row else None
 
-    def prepared(self, statement, sql, params=None):
-        """Rows of `sql` run as the statement `statement`, prepared on this
-        connection the first time and only executed after that."""
-        names = self._prepared.get(statement)
-        if names is None:
-            text, names = numbered(sql)
-            self.execute(f"PREPARE sentinel_{statement} AS {text}")
-            self._prepared[statement] = names
-        if not names:
-            return self.query(f"EXECUTE sentinel_{statement}")
-        placeholders = ", ".join(["%s"] * len(names))
-        values = tuple((params or {})[name] for name in names)
-        return self.query(f"EXECUTE sentinel_{statement}({placeholders})", values)
+    def query_file(self, path, params=None):
+        """Rows of the SQL file `path` (named %(parameters)s)."""
+        return self.query(self.sql(path), params)
 
-    def named(self, name, params=None):
-        """Rows of sql/<name>.sql (named %(parameters)s), as a prepared statement."""
-        return self.prepared(name, self.sql(name), params)
-
-    def named_one(self, name, params=None):
-        rows = self.named(name, params)
+    def queryone_file(self, path, params=None):
+        rows = self.query_file(path, params)
         return rows[0] if rows else None
 
 
 class Postgres:
-    """The managed instance: a pool of at most `size` connections per process."""
+    """The managed instance: at most `size` connections per process, all
+    databases together; idle ones are kept for reuse, the least recently used
+    closed first when another database needs the room."""
 
     def __init__(
         self,
@@ -187,56 +161,90 @@ class Postgres:
         self.dsn = psycopg2.extensions.make_dsn(**params)
         self.size = size
         self.wait = float(connect_timeout) + 1
-        self._idle = []
+        self._idle = []  # [(dbname, raw)], the most recently used last
+        self._busy = 0
         self._lock = threading.Lock()
         self._slots = threading.BoundedSemaphore(size)
         self._pid = os.getpid()
-        # Statements prepared on each pooled connection: {statement: parameter names}.
-        self._statements = weakref.WeakKeyDictionary()
+
+    def identity(self, hostname):
+        """Which instance this is, for keys shared with other Sentinels (one
+        Redis for many hosts): its host and port, a local host named by the
+        name of the host Sentinel runs on."""
+        params = psycopg2.extensions.parse_dsn(self.dsn)
+        host = params.get("host") or params.get("hostaddr") or ""
+        if host in LOCAL_HOSTS or host.startswith("/"):
+            host = hostname
+        return f"{host}:{params.get('port') or 5432}"
 
     def _forget_inherited(self):
         # After a fork the parent's sockets are not ours to use or close.
         if self._pid != os.getpid():
             with self._lock:
-                self._idle = []
-                self._statements = weakref.WeakKeyDictionary()
+                self._idle, self._busy = [], 0
                 self._slots = threading.BoundedSemaphore(self.size)
                 self._pid = os.getpid()
 
-    def _open(self):
+    def _open(self, dbname):
+        dsn = self.dsn if dbname is None else psycopg2.extensions.make_dsn(self.dsn, dbname=dbname)
         try:
-            raw = psycopg2.connect(self.dsn)
+            raw = psycopg2.connect(dsn)
         except psycopg2.Error as exc:
             raise _unavailable(exc) from None
         raw.autocommit = True
         return raw
 
-    def _checkout(self):
+    def _take_idle(self, dbname):
+        """(an idle connection to `dbname` or None, idle connections to close
+        so that one more fits within `size`)."""
+        with self._lock:
+            for index in range(len(self._idle) - 1, -1, -1):
+                if self._idle[index][0] == dbname:
+                    self._busy += 1
+                    return self._idle.pop(index)[1], []
+            evicted = []
+            while self._idle and self._busy + len(self._idle) + 1 > self.size:
+                evicted.append(self._idle.pop(0)[1])
+            self._busy += 1
+            return None, evicted
+
+    def _checkout(self, dbname):
         self._forget_inherited()
         if not self._slots.acquire(timeout=self.wait):
             raise PostgresUnavailable(f"all {self.size} connections are busy")
         try:
             while True:
-                with self._lock:
-                    raw = self._idle.pop() if self._idle else None
+                raw, evicted = self._take_idle(dbname)
+                for old in evicted:
+                    self._discard(old)
                 if raw is None:
-                    return self._open(), False
+                    try:
+                        return self._open(dbname), False
+                    except BaseException:
+                        self._unbusy()
+                        raise
                 if looks_alive(raw):
                     return raw, True
                 self._discard(raw)
+                self._unbusy()
         except BaseException:
             self._slots.release()
             raise
 
-    def _checkin(self, raw):
+    def _unbusy(self):
+        with self._lock:
+            self._busy -= 1
+
+    def _checkin(self, dbname, raw):
         reusable = (
             not raw.closed
             and raw.info.transaction_status == psycopg2.extensions.TRANSACTION_STATUS_IDLE
         )
-        if reusable:
-            with self._lock:
-                self._idle.append(raw)
-        else:
+        with self._lock:
+            self._busy -= 1
+            if reusable:
+                self._idle.append((dbname, raw))
+        if not reusable:
             self._discard(raw)
         self._slots.release()
 
@@ -245,23 +253,19 @@ class Postgres:
         with contextlib.suppress(psycopg2.Error):
             raw.close()
 
-    def _wrap(self, raw):
-        with self._lock:
-            statements = self._statements.setdefault(raw, {})
-        return Connection(raw, statements)
-
     @contextlib.contextmanager
-    def connection(self):
-        """A connection for several statements; errors become the project's own."""
-        raw, _ = self._checkout()
+    def connection(self, dbname=None):
+        """A connection (to `dbname`, default the DSN's database) for several
+        statements; errors become the project's own."""
+        raw, _ = self._checkout(dbname)
         try:
-            yield self._wrap(raw)
+            yield Connection(raw)
         except (psycopg2.OperationalError, psycopg2.InterfaceError) as exc:
             raise _translated(exc, raw) or exc from None
         finally:
-            self._checkin(raw)
+            self._checkin(dbname, raw)
 
-    def run(self, work):
+    def run(self, work, dbname=None):
         """Call work(connection) once; again on a fresh connection if the pooled
         one turns out dead (the server restarted since it was last used).
 
@@ -269,36 +273,16 @@ class Postgres:
         connection never reached the server.
         """
         for attempt in (1, 2):
-            raw, reused = self._checkout()
+            raw, reused = self._checkout(dbname)
             try:
-                return work(self._wrap(raw))
+                return work(Connection(raw))
             except (psycopg2.OperationalError, psycopg2.InterfaceError) as exc:
                 if raw.closed and reused and attempt == 1:
                     logger.info("event=stale_connection_replaced")
                     continue
                 raise _translated(exc, raw) or exc from None
             finally:
-                self._checkin(raw)
-
-    @contextlib.contextmanager
-    def other_database(self, dbname):
-        """A short-lived connection to another database of the instance, with
-        the same name and timeouts (for what only that database can answer,
-        such as its relation names or its tables' statistics). Not pooled:
-        it is closed on exit."""
-        params = psycopg2.extensions.parse_dsn(self.dsn)
-        params["dbname"] = dbname
-        try:
-            raw = psycopg2.connect(psycopg2.extensions.make_dsn(**params))
-        except psycopg2.Error as exc:
-            raise _unavailable(exc) from None
-        raw.autocommit = True
-        try:
-            yield Connection(raw)
-        except (psycopg2.OperationalError, psycopg2.InterfaceError) as exc:
-            raise _translated(exc, raw) or exc from None
-        finally:
-            self._discard(raw)
+                self._checkin(dbname, raw)
 
     def query(self, sql, params=None):
         return self.run(lambda conn: conn.query(sql, params))
@@ -312,5 +296,5 @@ class Postgres:
     def close(self):
         with self._lock:
             idle, self._idle = self._idle, []
-        for raw in idle:
+        for _, raw in idle:
             self._discard(raw)

@@ -62,25 +62,31 @@ def _hold_leadership(connection, token, lost, worker_pid):
             return
 
 
-def run_cron(settings, token, worker_pid):
+def run_cron(settings, plugins, token, worker_pid):
     """Wait to be the leader, then run the cron scheduler while leading."""
     connection = connect_redis(settings["redis_url"])
+    standing_by = False
     while os.getppid() == worker_pid:
         try:
             leading = connection.set(CRON_LOCK, token, nx=True, ex=LOCK_TTL)
         except redis.RedisError as exc:
             logger.warning("event=cron_waiting_for_redis error=%s", exc)
             leading = False
+        else:
+            if not leading and not standing_by:
+                logger.info("event=cron_standby token=%s", token)
+                standing_by = True
         if not leading:
             time.sleep(RENEW_EVERY / 2)
             continue
+        standing_by = False
         logger.info("event=cron_leader token=%s", token)
         lost = threading.Event()
         threading.Thread(
             target=_hold_leadership, args=(connection, token, lost, worker_pid), daemon=True
         ).start()
         scheduler = CronScheduler(connection=connection)
-        jobs.register_periodic(scheduler, settings)
+        jobs.register_periodic(scheduler, settings, plugins)
         scheduler.start()
         if not lost.is_set():
             return  # asked to stop from outside: give the lock up at once
@@ -101,7 +107,10 @@ def run(app, with_cron=True, burst=False):
     cron = None
     if with_cron and not burst:
         cron = multiprocessing.get_context("fork").Process(
-            target=_cron_process, args=(settings, os.getpid()), name="sentinel-cron", daemon=True
+            target=_cron_process,
+            args=(settings, app.extensions["sentinel.plugins"], os.getpid()),
+            name="sentinel-cron",
+            daemon=True,
         )
         cron.start()
     try:
@@ -114,9 +123,9 @@ def run(app, with_cron=True, burst=False):
             cron.join(10)
 
 
-def _cron_process(settings, worker_pid):
+def _cron_process(settings, plugins, worker_pid):
     token = f"{os.uname().nodename}:{os.getpid()}"
     try:
-        run_cron(settings, token, worker_pid)
+        run_cron(settings, plugins, token, worker_pid)
     finally:
         release_cron_lock(connect_redis(settings["redis_url"]), token)

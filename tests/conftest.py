@@ -9,9 +9,11 @@ import uuid
 from pathlib import Path
 
 import pytest
+from flask import request
 from playwright.sync_api import sync_playwright
 
-from sentinel import create_app, sandbox, state
+from sentinel import contract, create_app, state
+from sentinel.dev import sandbox
 
 ARTIFACTS = Path(__file__).parent / "artifacts"
 
@@ -106,7 +108,18 @@ def settings(tmp_path, pg_cluster, redis_url, state_url):
 @pytest.fixture
 def app(settings):
     app = create_app(settings)
+    violations = []
+
+    @app.after_request
+    def check_against_the_description(response):
+        # Every answer of every test must match the route's OpenAPI description.
+        problem = contract.answer_problem(app, request, response)
+        if problem:
+            violations.append(problem)
+        return response
+
     yield app
+    assert not violations, violations
     app.extensions["sentinel.postgres"].close()
     app.extensions["sentinel.redis"].close()
     state.database.close_all()
@@ -120,7 +133,7 @@ def client(app):
 @pytest.fixture
 def make_user(app):
     def make(username="alice", password="alice-password"):
-        from sentinel import accounts
+        from sentinel.auth import accounts
 
         with app.app_context():
             accounts.create_user(username, password)

@@ -6,7 +6,7 @@ import shutil
 import pytest
 from playwright.sync_api import expect
 
-from sentinel import sandbox
+from sentinel.dev import sandbox
 
 pytestmark = pytest.mark.browser
 

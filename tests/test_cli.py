@@ -75,7 +75,7 @@ def test_a_token_is_printed_once_and_never_listed(sentinel, app):
     assert "alice\tdeploy\tnever used" in listed
     assert token not in listed
 
-    from sentinel.api.auth import token_user
+    from sentinel.auth.access import token_user
 
     with app.test_request_context(headers={"Authorization": f"Bearer {token}"}):
         assert token_user().username == "alice"

@@ -5,7 +5,6 @@ import json
 import platform
 import re
 import signal
-import statistics
 import subprocess
 import sys
 import threading
@@ -16,8 +15,10 @@ import psycopg2
 import pytest
 from polling import wait_for
 
-from sentinel import create_app, dashboard, notifications, state
+from sentinel import create_app, host, samples, state
+from sentinel.core import notifications
 from sentinel.extensions import postgres, redis
+from sentinel.plugins.dashboard import dashboard
 from sentinel.state import DashboardSample
 
 AGENT_KEY = "dashboard-agent-key-0123456789"
@@ -347,59 +348,74 @@ def test_a_plain_role_gets_every_key_with_what_it_may_read(unprivileged, pg_clus
 # -- the CPU rate, without a sleep ----------------------------------------------------------------
 
 
-def cpu_record(app):
-    """What the shared sample store holds for this host's CPU."""
+def cpu_record(app, baseline="live"):
+    """What the shared sample store holds for this host's CPU, for `baseline`."""
     with app.app_context():
         hostname = app.config["SENTINEL"]["hostname"]
-        return redis.samples.peek(f"dashboard:cpu:{hostname}")
+        return redis.samples.get(samples.key(hostname, "host", "cpu", baseline))
 
 
-def put_cpu_record(app, record):
+def put_cpu_record(app, record, baseline="live"):
     with app.app_context():
         hostname = app.config["SENTINEL"]["hostname"]
-        redis.samples.exchange(f"dashboard:cpu:{hostname}", record)
+        redis.samples.put(samples.key(hostname, "host", "cpu", baseline), record)
 
 
-def test_live_answers_well_under_100_ms(client, headers):
+def test_live_never_sleeps(client, headers, monkeypatch):
     client.get("/dashboard/live", headers=headers)
-    durations = []
-    for _ in range(5):
-        started = time.perf_counter()
-        assert client.get("/dashboard/live", headers=headers).status_code == 200
-        durations.append(time.perf_counter() - started)
-    assert max(durations) < 0.1, durations
-    assert statistics.median(durations) < 0.05, durations
+
+    def no_sleeping(seconds):
+        raise AssertionError(f"a request slept {seconds} s")
+
+    monkeypatch.setattr(time, "sleep", no_sleeping)
+    for _ in range(3):
+        answer = client.get("/dashboard/live", headers=headers)
+        assert answer.status_code == 200
+        assert 99 <= sum(answer.get_json()["cpu"].values()) <= 101
 
 
 def a_million_user_seconds_ago():
     # Whatever the host did since such a measure, the interval is all user time.
-    times = dashboard._cpu_groups(psutil.cpu_times())
+    times = host.cpu_times()
     return times, {"at": time.time() - 10, "times": {**times, "user": times["user"] - 1e6}}
 
 
-def test_live_cpu_is_measured_since_the_collectors_last_sample(app, client, headers):
+def test_live_cpu_is_measured_since_the_previous_live_reading(app, client, headers):
     _, record = a_million_user_seconds_ago()
     put_cpu_record(app, record)
     cpu = client.get("/dashboard/live", headers=headers).get_json()["cpu"]
     assert cpu["user"] >= 99.9
     assert cpu["idle"] <= 0.1
-    # A live read leaves the collector's record as it was.
-    assert cpu_record(app) == record
+    # The live reading is now the baseline of the next one.
+    assert cpu_record(app)["usage"] == cpu
 
 
 def test_the_collector_records_its_measure_and_usage(app, headers):
     times, record = a_million_user_seconds_ago()
-    put_cpu_record(app, record)
+    put_cpu_record(app, record, "collector")
     with app.app_context():
         data = dashboard.collect_and_store(postgres.pool, redis.samples, app.config["SENTINEL"])
-    stored = cpu_record(app)
+    stored = cpu_record(app, "collector")
     assert data["cpu"]["user"] >= 99.9
     assert stored["usage"] == data["cpu"]
     assert stored["times"]["user"] >= times["user"]
 
 
+def test_live_reads_never_shorten_the_collectors_interval(app, client, headers):
+    _, record = a_million_user_seconds_ago()
+    put_cpu_record(app, record, "collector")
+    for _ in range(3):
+        client.get("/dashboard/cpu", headers=headers)
+        client.get("/dashboard/live", headers=headers)
+    assert cpu_record(app, "collector") == record
+    with app.app_context():
+        data = dashboard.collect_and_store(postgres.pool, redis.samples, app.config["SENTINEL"])
+    # Measured since the collector's own reading, not since the routes' last one.
+    assert data["cpu"]["user"] >= 99.9
+
+
 def test_a_measure_right_after_another_repeats_its_usage(app, client, headers):
-    times = dashboard._cpu_groups(psutil.cpu_times())
+    times = host.cpu_times()
     usage = {"user": 12.5, "system": 2.5, "idle": 85.0, "iowait": 0.0, "steal": 0.0}
     put_cpu_record(app, {"at": time.time(), "times": times, "usage": usage})
     assert client.get("/dashboard/cpu", headers=headers).get_json() == {"cpu": usage}
@@ -410,22 +426,14 @@ def test_live_reads_in_a_row_measure_since_the_previous_one(app, client, headers
     put_cpu_record(app, record)
     first = client.get("/dashboard/cpu", headers=headers).get_json()["cpu"]
     assert first["user"] >= 99.9
-    time.sleep(dashboard.MIN_CPU_INTERVAL + 0.1)
-    # Measured over the last 0.6 s, not since the collector's old record.
+    wait_for(
+        lambda: time.time() - cpu_record(app)["at"] > dashboard.MIN_CPU_INTERVAL,
+        what="the first reading to be old enough to measure since",
+    )
+    # Measured since the first read, not since the planted record.
     second = client.get("/dashboard/cpu", headers=headers).get_json()["cpu"]
     assert second["user"] < 99.9
     assert 99 <= sum(second.values()) <= 101
-    assert cpu_record(app) == record
-
-
-def test_a_stale_reading_of_its_own_gives_way_to_the_collectors(app, client, headers, monkeypatch):
-    monkeypatch.setattr(dashboard, "OWN_READING_MAX_AGE", 0.3)
-    client.get("/dashboard/cpu", headers=headers)  # this process's own reading
-    time.sleep(0.5)
-    times = dashboard._cpu_groups(psutil.cpu_times())
-    usage = {"user": 12.5, "system": 2.5, "idle": 85.0, "iowait": 0.0, "steal": 0.0}
-    put_cpu_record(app, {"at": time.time(), "times": times, "usage": usage})
-    assert client.get("/dashboard/cpu", headers=headers).get_json() == {"cpu": usage}
 
 
 def test_the_first_cpu_measure_is_the_average_since_boot(client, headers):

@@ -4,8 +4,9 @@ sample collected while the page is open appearing without a reload."""
 import pytest
 from playwright.sync_api import expect
 
-from sentinel import create_app, dashboard, state
+from sentinel import create_app, state
 from sentinel.extensions import postgres, redis
+from sentinel.plugins.dashboard import dashboard
 from sentinel.state import DashboardSample
 
 pytestmark = pytest.mark.browser

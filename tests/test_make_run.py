@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from sentinel import sandbox
+from sentinel.dev import sandbox
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -26,7 +26,7 @@ class DevServer:
         self.lines = queue.Queue()
         self.output = []
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "sentinel.devserver"],
+            [sys.executable, "-m", "sentinel.dev.supervisor"],
             cwd=ROOT,
             env=env,
             stdout=subprocess.PIPE,
@@ -111,7 +111,11 @@ def test_make_run_brings_everything_up_and_ctrl_c_stops_it(state_dir):
     first.wait_for("press Ctrl-C to stop")
     assert f"Sentinel is running at http://127.0.0.1:{port}/ui/" in first.text
     assert "creating the sandbox cluster" in first.text
-    assert "managed instance: host=127.0.0.1" in first.text
+    managed = next(line for line in first.text.splitlines() if "managed instance:" in line)
+    # The DSN without its password, and where the password is.
+    assert "host=127.0.0.1" in managed
+    assert "password=" not in first.text
+    assert f"password in {state_dir / 'sandbox' / 'password'}" in managed
     status, body = post_login(port, "admin-password")
     assert status == 200
     cluster = sandbox.Cluster(state_dir / "sandbox")

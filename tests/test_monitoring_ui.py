@@ -5,8 +5,10 @@ import os
 import pytest
 from playwright.sync_api import expect
 
-from sentinel import create_app, monitoring, probes, sandbox, state
+from sentinel import create_app, state
+from sentinel.dev import sandbox
 from sentinel.extensions import postgres, redis
+from sentinel.plugins.monitoring import monitoring, probes
 from sentinel.state import MonitoringRun
 
 pytestmark = pytest.mark.browser
@@ -45,7 +47,7 @@ def service_app(service):
     with app.app_context():
         MonitoringRun.delete().execute()
         # Earlier tests' samples would turn the first run's counters into rates.
-        for key in redis.connection.scan_iter("sentinel:samples:probe:*"):
+        for key in redis.connection.scan_iter("sentinel:samples:*:probe:*"):
             redis.connection.delete(key)
     yield app
     app.extensions["sentinel.postgres"].close()

@@ -6,6 +6,7 @@ import time
 
 import psycopg2
 import pytest
+from polling import wait_for
 
 from sentinel import postgres
 from sentinel.errors import PostgresTimeout, PostgresUnavailable
@@ -96,7 +97,10 @@ def test_connections_are_reused(pool, pg_cluster):
 def test_a_terminated_pooled_connection_is_replaced_silently(pool, pg_cluster):
     first = pool.queryscalar("SELECT pg_backend_pid()")
     pg_cluster.execute("SELECT pg_terminate_backend(%s)", (first,))
-    time.sleep(0.1)
+    wait_for(
+        lambda: not pg_cluster.execute("SELECT 1 FROM pg_stat_activity WHERE pid = %s", (first,)),
+        what="the terminated backend to be gone",
+    )
     second = pool.queryscalar("SELECT pg_backend_pid()")
     assert second != first
 
@@ -159,48 +163,63 @@ def test_a_query_error_is_a_bug_not_an_outage(pool):
     assert pool.queryscalar("SELECT 1") == 1
 
 
-def test_sql_files_keep_the_lines_of_the_server_version(tmp_path, monkeypatch):
-    (tmp_path / "versioned.sql").write_text(
-        "SELECT a,\n       b, -- pg>=14\n       c -- pg<14\nFROM t\n"
-    )
-    monkeypatch.setattr(postgres, "SQL_DIR", tmp_path)
-    postgres.load_sql.cache_clear()
-    try:
-        assert postgres.load_sql("versioned", 150004) == "SELECT a,\n       b,\nFROM t"
-        assert postgres.load_sql("versioned", 130011) == "SELECT a,\n       c\nFROM t"
-    finally:
-        postgres.load_sql.cache_clear()
+def test_sql_files_keep_the_lines_of_the_server_version(tmp_path):
+    path = tmp_path / "versioned.sql"
+    path.write_text("SELECT a,\n       b, -- pg>=14\n       c -- pg<14\nFROM t\n")
+    assert postgres.load_sql(path, 150004) == "SELECT a,\n       b,\nFROM t"
+    assert postgres.load_sql(path, 130011) == "SELECT a,\n       c\nFROM t"
 
 
-def test_named_sql_is_prepared_once_per_connection(pool, tmp_path, monkeypatch):
-    (tmp_path / "by_pid.sql").write_text(
+def test_sql_files_take_named_parameters(pool, tmp_path):
+    path = tmp_path / "by_pid.sql"
+    path.write_text(
+        "-- A comment may say 100%% of the rows.\n"
         "SELECT pid, 'a%%b' AS literal FROM pg_stat_activity\n"
         " WHERE pid = ANY (%(pids)s::int[]) AND pid = %(first)s\n"
     )
-    monkeypatch.setattr(postgres, "SQL_DIR", tmp_path)
-    postgres.load_sql.cache_clear()
+
+    def work(conn):
+        me = conn.queryscalar("SELECT pg_backend_pid()")
+        return me, conn.query_file(path, {"pids": [me, 1], "first": me})
+
+    me, rows = pool.run(work)
+    assert rows == [{"pid": me, "literal": "a%b"}]
+
+
+def test_connections_to_other_databases_are_reused_within_the_pool_size(pg_cluster):
+    name = "sentinel-pool-test"
+    pool = postgres.Postgres(pg_cluster.dsn(), size=2, application_name=name)
+    pg_cluster.execute("CREATE DATABASE pooled_other")
     try:
-
-        def work(conn):
-            me = conn.queryscalar("SELECT pg_backend_pid()")
-            rows = [conn.named("by_pid", {"pids": [me, 1], "first": me}) for _ in range(3)]
-            statements = conn.query("SELECT name FROM pg_prepared_statements")
-            return me, rows, statements
-
-        me, rows, statements = pool.run(work)
+        databases = ["pooled_other", "postgres", "pooled_other", "template1", "postgres"]
+        pids = [
+            (dbname, pool.run(lambda conn: conn.queryscalar("SELECT pg_backend_pid()"), dbname))
+            for dbname in databases
+        ]
+        opened = pg_cluster.execute(
+            "SELECT pid, datname FROM pg_stat_activity WHERE application_name = %s", (name,)
+        )
+        # The second visit of a database reuses its connection...
+        assert pids[0][1] == pids[2][1]
+        # ...and at most `size` (2) connections stay open, all databases together.
+        assert len(opened) <= 2
+        assert {row[1] for row in opened} <= {"pooled_other", "template1", "postgres"}
     finally:
-        postgres.load_sql.cache_clear()
-    assert rows == [[{"pid": me, "literal": "a%b"}]] * 3
-    assert statements == [{"name": "sentinel_by_pid"}]
+        pool.close()
+        pg_cluster.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = 'pooled_other'"
+        )
+        pg_cluster.execute("DROP DATABASE pooled_other")
 
 
-def test_prepared_statements_survive_a_restart(own_cluster):
+def test_a_connection_to_another_database_survives_a_restart(own_cluster):
     pool = postgres.Postgres(own_cluster.dsn(), size=1)
     try:
-        before = pool.run(lambda conn: conn.named_one("discover"))
+        before = pool.run(lambda conn: conn.queryscalar("SELECT current_database()"), "template1")
         own_cluster.stop()
         own_cluster.start()
-        # A new connection prepares the statement again, without any error.
-        assert pool.run(lambda conn: conn.named_one("discover")) == before
+        # The pooled connection is dead; a new one replaces it without an error.
+        after = pool.run(lambda conn: conn.queryscalar("SELECT current_database()"), "template1")
+        assert before == after == "template1"
     finally:
         pool.close()

@@ -2,7 +2,6 @@
 
 import datetime
 import hashlib
-import time
 
 import pytest
 
@@ -70,7 +69,7 @@ def test_only_hashes_of_sessions_are_stored(app, auth):
     assert stored == [hashlib.sha256(session.encode()).hexdigest()]
 
 
-def test_a_session_closed_through_another_host_ends_here_within_a_second(settings, auth, client):
+def test_a_session_closed_through_another_host_ends_here_at_once(settings, auth, client):
     session = auth.login()
     headers = {"X-Session": session}
     # Another app in this process: it shares no memory with the first, like a
@@ -78,8 +77,4 @@ def test_a_session_closed_through_another_host_ends_here_within_a_second(setting
     other_worker = create_app(settings).test_client()
     assert other_worker.get("/profile", headers=headers).status_code == 200
     assert client.get("/logout", headers=headers).status_code == 200
-    deadline = time.monotonic() + 1.5
-    status = 200
-    while status == 200 and time.monotonic() < deadline:
-        status = other_worker.get("/profile", headers=headers).status_code
-    assert status == 401
+    assert other_worker.get("/profile", headers=headers).status_code == 401

@@ -8,7 +8,8 @@ import sys
 
 import pytest
 
-from sentinel import accounts, create_app, sessions, state
+from sentinel import create_app, state
+from sentinel.auth import accounts, sessions
 
 
 def test_a_fresh_state_database_is_migrated_at_start(app):

@@ -3,7 +3,8 @@ web workers, without Redis."""
 
 import pytest
 
-from sentinel import create_app, sandbox
+from sentinel import create_app
+from sentinel.dev import sandbox
 
 LIMITS = {"login_max_failures": 3, "login_max_failures_per_address": 5}
 

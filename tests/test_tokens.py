@@ -2,8 +2,9 @@
 
 import pytest
 
-from sentinel import accounts, sessions, state
-from sentinel.api.auth import token_user
+from sentinel import state
+from sentinel.auth import accounts, sessions
+from sentinel.auth.access import token_user
 from sentinel.errors import Conflict, Unauthorized
 
 

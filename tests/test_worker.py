@@ -10,7 +10,8 @@ import psutil
 from polling import wait_for
 from rq.cron import CronScheduler
 
-from sentinel import jobs, state, tasks
+from sentinel import jobs, state
+from sentinel.auth import tasks
 from sentinel.extensions import connect_redis
 from sentinel.state import LoginFailure, Session, utcnow
 from sentinel.worker import CRON_LOCK
@@ -37,7 +38,7 @@ def test_housekeeping_runs_in_the_worker(app, auth, sentinel, settings):
     with app.app_context():
         kept = [row.token_hash for row in Session.select()]
         assert LoginFailure.select().count() == 0
-    from sentinel.sessions import digest
+    from sentinel.auth.sessions import digest
 
     assert kept == [digest(live)]
     assert digest(expired) not in kept
@@ -46,23 +47,25 @@ def test_housekeeping_runs_in_the_worker(app, auth, sentinel, settings):
 def test_periodic_jobs_are_registered_as_declared(app):
     settings = app.config["SENTINEL"]
     scheduler = CronScheduler(connection=connect_redis(settings["redis_url"]))
-    jobs.register_periodic(scheduler, settings)
+    plugins = app.extensions["sentinel.plugins"]
+    jobs.register_periodic(scheduler, settings, plugins)
     registered = {job.name: job for job in scheduler.get_jobs()}
-    declared = {job.name: job for job in jobs.periodic_jobs(settings)}
+    declared = {job.name: job for job in jobs.periodic_jobs(plugins)}
     assert (
         set(registered)
         == set(declared)
         == {
-            "sentinel.tasks.housekeeping",
-            "sentinel.tasks.collect_dashboard",
-            "sentinel.tasks.collect_monitoring",
+            "sentinel.auth.tasks.housekeeping",
+            "sentinel.plugins.dashboard.tasks.collect",
+            "sentinel.plugins.monitoring.tasks.collect",
         }
     )
     for name, job in registered.items():
-        assert job.interval == declared[name].interval
+        interval = declared[name].seconds(settings)
+        assert job.interval == interval
         assert job.queue_name == jobs.QUEUE
         # A slot nobody picked up within one interval is dropped, not piled up.
-        assert job.job_options["ttl"] == declared[name].interval
+        assert job.job_options["ttl"] == interval
 
 
 def test_the_worker_schedules_housekeeping_and_stops_cleanly(app, auth, sentinel_env):
@@ -91,22 +94,27 @@ def test_the_worker_schedules_housekeeping_and_stops_cleanly(app, auth, sentinel
     assert "Traceback" not in errors
 
 
-def start_worker(env):
-    return subprocess.Popen(
-        [sys.executable, "-m", "sentinel", "worker"],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+def start_worker(env, log_path):
+    with open(log_path, "wb") as log:
+        return subprocess.Popen(
+            [sys.executable, "-m", "sentinel", "worker"], env=env, stdout=log, stderr=log
+        )
 
 
-def test_one_cron_scheduler_among_several_workers_and_a_successor(sentinel_env, settings):
+def test_one_cron_scheduler_among_several_workers_and_a_successor(sentinel_env, settings, tmp_path):
     connection = connect_redis(settings["redis_url"])
-    workers = [start_worker(sentinel_env) for _ in range(2)]
+    logs = [tmp_path / f"worker-{number}.log" for number in range(2)]
+    workers = [start_worker(sentinel_env, log) for log in logs]
+
+    def said(event):
+        return sum(log.read_text().count(f"event={event} ") for log in logs)
+
     try:
         leader = wait_for(lambda: connection.get(CRON_LOCK), 20).decode()
-        time.sleep(3)  # both had time to compete for the lock
-        assert len(CronScheduler.all(connection)) == 1
+        # Both competed for the lock: one leads, the other stands by.
+        wait_for(lambda: said("cron_leader") == 1 and said("cron_standby") == 1, 20)
+        wait_for(lambda: len(CronScheduler.all(connection)) == 1, 10)
+        assert said("cron_leader") == 1
         cron_pid = int(leader.rsplit(":", 1)[1])
         worker_pid = psutil.Process(cron_pid).ppid()
         leading = next(w for w in workers if w.pid == worker_pid)

@@ -1,0 +1,98 @@
+"""One place where errors become answers.
+
+Every error, the project's own (which carry their status) and the HTTP ones,
+goes through error_response(). Its body is the agent API's JSON
+`{"error": ...}`, an HTML page for the web UI's pages (paths under /ui/ asked
+for by a browser), or whatever a blueprint chose with `error_body()`: an API
+family that speaks another dialect answers in its own words.
+"""
+
+import logging
+
+import peewee
+from flask import current_app, jsonify, render_template, request
+from flask_wtf.csrf import CSRFError
+from werkzeug.exceptions import HTTPException
+
+from .errors import SentinelError
+
+logger = logging.getLogger(__name__)
+
+HTTP_MESSAGES = {
+    400: "Bad request.",
+    404: "URL not found.",
+    405: "Method not allowed.",
+    413: "Request body too large.",
+}
+UI_PREFIXES = ("/ui/", "/static/")
+
+
+def error_body(blueprint, render):
+    """Have `blueprint` answer its errors with render(status, message) -> a
+    Flask response value (the unmatched paths under its url_prefix too)."""
+    blueprint.error_body = render
+
+
+def json_error(status, message):
+    return jsonify(error=message)
+
+
+def _wants_html():
+    """HTML for the web UI's pages; JSON for the API and for the UI's own
+    JSON calls (which do not accept text/html)."""
+    in_ui = request.path == "/ui" or request.path.startswith(UI_PREFIXES)
+    return in_ui and request.accept_mimetypes.accept_html
+
+
+def _renderer():
+    blueprint = current_app.blueprints.get(request.blueprint)
+    if blueprint is None:  # no route matched: the blueprint owning the path, if any
+        owners = [
+            bp
+            for bp in current_app.blueprints.values()
+            if bp.url_prefix and request.path.startswith(bp.url_prefix)
+        ]
+        blueprint = max(owners, key=lambda bp: len(bp.url_prefix), default=None)
+    render = getattr(blueprint, "error_body", None)
+    if render is not None:
+        return render
+    if _wants_html():
+        return lambda status, message: render_template("error.html", status=status, message=message)
+    return json_error
+
+
+def error_response(status, message, headers=None):
+    return _renderer()(status, message), status, headers or {}
+
+
+def handle_sentinel_error(exc):
+    return error_response(exc.status, exc.message, exc.headers)
+
+
+def handle_http_error(exc):
+    if isinstance(exc, CSRFError):
+        return error_response(400, "The form has expired; reload the page and try again.")
+    message = HTTP_MESSAGES.get(exc.code, exc.description)
+    valid_methods = getattr(exc, "valid_methods", None)
+    headers = {"Allow": ", ".join(valid_methods)} if valid_methods else None
+    return error_response(exc.code, message, headers)
+
+
+def handle_state_outage(exc):
+    # The state database (SQLite busy past its timeout, PostgreSQL down): the
+    # request changed nothing, and the next one works once it is back.
+    logger.warning("event=state_database_error error=%s", str(exc).strip().splitlines()[:1])
+    return error_response(503, "Sentinel's state database is unavailable; retry shortly.")
+
+
+def handle_bug(exc):
+    logger.exception("event=unhandled_error path=%s", request.path)
+    return error_response(500, "Internal error.")
+
+
+def register(app):
+    app.register_error_handler(SentinelError, handle_sentinel_error)
+    app.register_error_handler(HTTPException, handle_http_error)
+    app.register_error_handler(peewee.OperationalError, handle_state_outage)
+    app.register_error_handler(peewee.InterfaceError, handle_state_outage)
+    app.register_error_handler(Exception, handle_bug)

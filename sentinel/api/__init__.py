@@ -1,1 +1,0 @@
-"""The agent REST API: one blueprint per area, all answering JSON."""

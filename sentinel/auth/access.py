@@ -1,0 +1,78 @@
+"""Request authentication: X-Session (or the agent key where allowed) for the
+API, the signed-in cookie for the web UI."""
+
+import functools
+import hmac
+
+from flask import current_app, g, request
+from flask_login import login_required
+
+from ..contract import marks
+from ..errors import Unauthorized
+from . import sessions
+
+KEY_HEADER = "X-TemBoard-Agent-Key"
+
+
+def settings():
+    return current_app.config["SENTINEL"]
+
+
+def presented_key():
+    return request.headers.get(KEY_HEADER) or request.args.get("key")
+
+
+def check_agent_key(key):
+    """A key was presented: it must be the configured one (401 otherwise)."""
+    expected = settings()["agent_key"]
+    if not expected or not hmac.compare_digest(key.encode(), expected.encode()):
+        raise Unauthorized("Invalid key")
+
+
+def presented_token():
+    """An API token from any header the pool dialects' clients use."""
+    authorization = request.headers.get("Authorization", "")
+    scheme, _, value = authorization.partition(" ")
+    if scheme.lower() == "bearer" and value.strip():
+        return value.strip()
+    return request.headers.get("user-token") or request.headers.get("Token")
+
+
+def token_user():
+    """The user whose API token the request carries, or Unauthorized."""
+    return sessions.authenticate_token(presented_token())
+
+
+def client_address():
+    return request.remote_addr or "unknown"
+
+
+def session_required(view=None, *, key=False):
+    """Reject the request unless it carries a live session.
+
+    With key=True (the read-only routes), a presented agent key replaces the
+    session: the right key is enough, a wrong one is refused even with a session.
+    """
+
+    def decorator(view):
+        @functools.wraps(view)
+        @marks(auth="session-or-key" if key else "session")
+        def wrapper(*args, **kwargs):
+            presented = presented_key() if key else None
+            if presented is not None:
+                check_agent_key(presented)
+                g.session_id, g.username = None, None
+            else:
+                raw = request.headers.get("X-Session")
+                session = sessions.resolve(raw, settings()["session_timeout"])
+                g.session_id, g.username = raw, session.username
+            return view(*args, **kwargs)
+
+        return wrapper
+
+    return decorator(view) if view is not None else decorator
+
+
+def signed_in(view):
+    """A web UI route: the browser must be signed in (else to the sign-in page)."""
+    return marks(auth="cookie")(login_required(view))

@@ -1,0 +1,98 @@
+"""Users and their passwords (argon2id through argon2-cffi), and sign-in."""
+
+import functools
+import re
+
+import argon2
+import peewee
+
+from ..errors import Conflict, Invalid, Malformed, NotFound
+from ..state import User
+from . import throttle
+
+# The agent's own rules, so that any name or password it took is taken here.
+USERNAME_RE = re.compile(r"[a-z0-9]{3,16}")
+MIN_PASSWORD, MAX_PASSWORD = 5, 256  # well-formed at sign-in
+MIN_NEW_PASSWORD = 8
+
+hasher = argon2.PasswordHasher()
+
+
+@functools.cache
+def _dummy_hash():
+    # Verified against when the user does not exist, so that an unknown name
+    # takes as long to refuse as a wrong password.
+    return hasher.hash("not a password of anyone")
+
+
+def check_username(username):
+    if not isinstance(username, str) or not USERNAME_RE.fullmatch(username):
+        raise Malformed("username")
+    return username
+
+
+def check_password(password):
+    if not isinstance(password, str) or not MIN_PASSWORD <= len(password) <= MAX_PASSWORD:
+        raise Malformed("password")
+    return password
+
+
+def _check_new_password(password):
+    check_password(password)
+    if len(password) < MIN_NEW_PASSWORD:
+        raise Invalid(f"A password needs at least {MIN_NEW_PASSWORD} characters.")
+
+
+def create_user(username, password):
+    check_username(username)
+    _check_new_password(password)
+    try:
+        return User.create(username=username, password_hash=hasher.hash(password))
+    except peewee.IntegrityError:
+        raise Conflict(f"User {username!r} already exists.") from None
+
+
+def get_user(username):
+    user = User.get_or_none(User.username == username)
+    if user is None:
+        raise NotFound(f"User {username!r} not found.")
+    return user
+
+
+def set_password(username, password):
+    _check_new_password(password)
+    user = get_user(username)
+    user.password_hash = hasher.hash(password)
+    user.save()
+    return user
+
+
+def delete_user(username):
+    get_user(username).delete_instance()
+
+
+def list_users():
+    return list(User.select().order_by(User.username))
+
+
+def authenticate(username, password, address, limits):
+    """The user these credentials name, or NotFound / Malformed / Throttled.
+
+    Format checks come first, then throttling, then the (slow) hash check.
+    """
+    check_username(username)
+    check_password(password)
+    throttle.check(username, address, limits)
+    user = User.get_or_none(User.username == username)
+    try:
+        hasher.verify(user.password_hash if user else _dummy_hash(), password)
+    except (argon2.exceptions.VerificationError, argon2.exceptions.InvalidHashError):
+        user = None
+    if user is None:
+        throttle.record_failure(username, address, limits)
+        raise NotFound("Invalid username/password.")
+    throttle.clear(username)
+    if hasher.check_needs_rehash(user.password_hash):
+        user.password_hash = hasher.hash(password)
+        user.save()
+    return user

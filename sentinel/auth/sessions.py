@@ -1,0 +1,120 @@
+"""Sessions and API tokens. Only SHA-256 hashes of them are stored.
+
+Both are 256-bit random values, so a plain hash is enough: a copy of the state
+database gives no usable credential, and lookups stay one indexed read.
+"""
+
+import datetime
+import hashlib
+import re
+import secrets
+from typing import NamedTuple
+
+import peewee
+
+from ..errors import Conflict, Malformed, NotFound, Unauthorized
+from ..state import ApiToken, Session, User, utcnow
+
+SESSION_RE = re.compile(r"[0-9a-f]{64}")
+TOKEN_PREFIX = "snt_"
+# An idle timeout is extended at most once a minute, so that reads stay reads.
+REFRESH_EVERY = datetime.timedelta(seconds=60)
+TOKEN_USE_RECORDED_EVERY = datetime.timedelta(seconds=60)
+
+
+def digest(raw):
+    return hashlib.sha256(raw.encode()).hexdigest()
+
+
+def open_session(user, client, timeout):
+    """Create a session for `user`; returns its id, which is shown only now."""
+    raw = secrets.token_hex(32)
+    Session.create(
+        token_hash=digest(raw),
+        user=user,
+        expires_at=utcnow() + datetime.timedelta(seconds=timeout),
+        client=(client or "")[:64],
+    )
+    return raw
+
+
+def check_session_id(raw):
+    if not isinstance(raw, str) or not SESSION_RE.fullmatch(raw):
+        raise Malformed("X-Session")
+    return raw
+
+
+class LiveSession(NamedTuple):
+    id: int
+    expires_at: datetime.datetime
+    username: str
+
+
+def resolve(raw, timeout):
+    """The live session `raw` names, with its user; extends its idle timeout."""
+    check_session_id(raw)
+    now = utcnow()
+    row = (
+        Session.select(Session.id, Session.expires_at, User.username)
+        .join(User)
+        .where(Session.token_hash == digest(raw))
+        .tuples()
+        .first()
+    )
+    if row is None:
+        raise Unauthorized("Invalid session.")
+    session = LiveSession(*row)
+    if session.expires_at <= now:
+        raise Unauthorized("Invalid session.")
+    expires_at = now + datetime.timedelta(seconds=timeout)
+    if expires_at - session.expires_at >= REFRESH_EVERY:
+        Session.update(expires_at=expires_at).where(Session.id == session.id).execute()
+        session = session._replace(expires_at=expires_at)
+    return session
+
+
+def close_session(raw):
+    Session.delete().where(Session.token_hash == digest(raw)).execute()
+
+
+def purge_expired():
+    return Session.delete().where(Session.expires_at <= utcnow()).execute()
+
+
+def create_token(user, name):
+    """Create an API token; the returned value is shown once and never stored."""
+    raw = TOKEN_PREFIX + secrets.token_urlsafe(32)
+    try:
+        ApiToken.create(token_hash=digest(raw), name=name, user=user)
+    except peewee.IntegrityError:
+        raise Conflict(f"Token {name!r} already exists for {user.username}.") from None
+    return raw
+
+
+def list_tokens():
+    return list(ApiToken.select(ApiToken, User).join(User).order_by(User.username, ApiToken.name))
+
+
+def revoke_token(user, name):
+    deleted = ApiToken.delete().where((ApiToken.user == user) & (ApiToken.name == name)).execute()
+    if not deleted:
+        raise NotFound(f"Token {name!r} not found for {user.username}.")
+
+
+def authenticate_token(raw):
+    """The owner of an API token, or Unauthorized.
+
+    The pool dialects call this with whatever their header carried (`user-token`,
+    `Authorization: Bearer`, `Token`).
+    """
+    if not isinstance(raw, str) or not raw.startswith(TOKEN_PREFIX) or len(raw) > 128:
+        raise Unauthorized("Invalid token.")
+    token = (
+        ApiToken.select(ApiToken, User).join(User).where(ApiToken.token_hash == digest(raw)).first()
+    )
+    if token is None:
+        raise Unauthorized("Invalid token.")
+    now = utcnow()
+    if token.last_used_at is None or now - token.last_used_at >= TOKEN_USE_RECORDED_EVERY:
+        ApiToken.update(last_used_at=now).where(ApiToken.id == token.id).execute()
+    return token.user

@@ -1,0 +1,448 @@
+"""The API contract as code.
+
+Each route carries its description beside it, with `@describe(...)`: what it
+does, its query parameters, its request body and its answers, as JSON Schema
+(the dialect of OpenAPI 3.1). The same schemas validate what the route
+receives, so the description and the behaviour cannot drift, and
+`openapi(app)` assembles them, with the rules of Flask's URL map, into the
+document served at /openapi.json.
+
+A request that breaks its route's schema is refused in the agent's words:
+406 `Parameter 'x' is malformed.` (or `not sent.` for an absent one), after
+400 `Invalid json format` for a body that is not JSON at all. Parameters are
+checked in the order the schema lists them, so the first bad one is named.
+"""
+
+import functools
+import json
+import math
+import re
+from dataclasses import dataclass, field
+
+import jsonschema
+from flask import request
+
+from .errors import BadJSON, Malformed, NotSent
+
+OPENAPI_VERSION = "3.1.0"
+JSON = "application/json"
+HTML = "text/html"
+
+# -- schema helpers ------------------------------------------------------------------
+
+STRING = {"type": "string"}
+INTEGER = {"type": "integer"}
+NUMBER = {"type": "number"}
+BOOLEAN = {"type": "boolean"}
+ANY = {}
+
+
+def nullable(schema):
+    """`schema`, or null."""
+    return {"anyOf": [schema, {"type": "null"}]}
+
+
+def array(items):
+    return {"type": "array", "items": items}
+
+
+def record(properties=None, *, optional=None, **more):
+    """An object whose listed properties are all present (and `optional` ones
+    may be); other properties are allowed."""
+    properties = {**(properties or {}), **more}
+    schema = {
+        "type": "object",
+        "required": list(properties),
+        "properties": {**properties, **(optional or {})},
+    }
+    return schema
+
+
+def mapping(values):
+    """An object of any keys, each holding a `values`."""
+    return {"type": "object", "additionalProperties": values}
+
+
+# Named schemas (those that refer to themselves): {name: schema}, served under
+# components/schemas and referred to as {"$ref": "#/components/schemas/<name>"}.
+COMPONENTS = {}
+
+
+def component(name, schema):
+    """Register a named schema; returns the reference to it."""
+    COMPONENTS[name] = schema
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+ERROR = record(error=STRING)
+
+# Statuses the contract adds by itself, and what they mean.
+REASONS = {
+    200: "OK",
+    201: "Created",
+    302: "Redirect (to the sign-in page)",
+    400: "Malformed request (e.g. `Invalid json format`), or a value refused",
+    401: "Missing, unknown or expired credentials",
+    403: "Not allowed",
+    404: "Not found",
+    405: "Method not allowed",
+    406: "A parameter is malformed or not sent",
+    409: "Conflict with the current state",
+    413: "Request body too large",
+    429: "Too many failed attempts (see Retry-After)",
+    503: "PostgreSQL, or Sentinel's state database, is unavailable",
+    504: "PostgreSQL did not answer in time (statement or lock timeout)",
+}
+
+# -- what a route declares ------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Contract:
+    summary: str
+    answers: dict
+    query: dict = field(default_factory=dict)
+    body: dict | None = None
+    absent: type = NotSent
+    errors: tuple = ()
+    description: str = ""
+    form: dict | None = None
+
+
+def describe(
+    summary,
+    *,
+    answers=None,
+    query=None,
+    body=None,
+    absent=NotSent,
+    errors=(),
+    description="",
+    form=None,
+):
+    """Describe a route and validate what it receives from the description.
+
+    `answers`: {status: JSON schema, or None for a JSON body not described
+    further, or (media type, schema)} of its successful answers; `errors`:
+    the statuses of its failures (their body is the API's error object);
+    `query`: {name: schema} of optional query parameters, converted from
+    text by their type and passed to the view as keyword arguments; `body`:
+    the schema of a JSON body, passed as `body`; `absent`: the error for a
+    required body property that was not sent; `form`: {name: schema} of an
+    HTML form's fields (validated by the form itself).
+    """
+    contract = Contract(
+        summary=summary,
+        answers=answers if answers is not None else {200: None},
+        query=query or {},
+        body=body,
+        absent=absent,
+        errors=tuple(errors),
+        description=description,
+        form=form,
+    )
+
+    query_validators = {name: Validator(schema) for name, schema in contract.query.items()}
+    body_validator = Validator(body) if body is not None else None
+
+    def decorator(view):
+        @functools.wraps(view)
+        def wrapper(*args, **kwargs):
+            for name, validator in query_validators.items():
+                kwargs[name] = parse_query(name, request.args.get(name), validator)
+            if body_validator is not None:
+                kwargs["body"] = parse_body(read_json(), body_validator, absent)
+            return view(*args, **kwargs)
+
+        wrapper.contract = contract
+        return wrapper
+
+    return decorator
+
+
+def marks(**attributes):
+    """Set attributes on a view for the description (e.g. how it authenticates),
+    through any decorator that keeps its wrapped function's attributes."""
+
+    def decorator(view):
+        for name, value in attributes.items():
+            setattr(view, name, value)
+        return view
+
+    return decorator
+
+
+# -- validating what a route receives -----------------------------------------------------
+
+_INTEGER_TEXT = re.compile(r"-?[0-9]+")
+
+
+def read_json():
+    """The request body as JSON, whatever its Content-Type (as the agent reads it)."""
+    raw = request.get_data(cache=True)
+    if not raw.strip():
+        raise BadJSON()
+    try:
+        return json.loads(raw)
+    except (ValueError, UnicodeDecodeError, RecursionError):
+        raise BadJSON() from None
+
+
+# JSON Schema takes 1.0 for an integer; a JSON client sending a pid or a
+# count as 1.0 has made a mistake worth telling, so only true integers are.
+Validator = jsonschema.validators.extend(
+    jsonschema.Draft202012Validator,
+    type_checker=jsonschema.Draft202012Validator.TYPE_CHECKER.redefine(
+        "integer", lambda checker, instance: type(instance) is int
+    ),
+)
+
+
+def _from_text(raw, schema):
+    """A query parameter's text as the JSON value its schema's type wants, or
+    the text itself when it does not convert (the schema then refuses it)."""
+    kind = schema.get("type")
+    if kind == "integer" and _INTEGER_TEXT.fullmatch(raw):
+        return int(raw)
+    if kind == "number":
+        try:
+            value = float(raw)
+        except ValueError:
+            return raw
+        return value if math.isfinite(value) else raw
+    if kind == "boolean" and raw in ("true", "false"):
+        return raw == "true"
+    return raw
+
+
+def parse_query(name, raw, validator):
+    """A query parameter's value (None when absent), or Malformed."""
+    if raw is None:
+        return None
+    value = _from_text(raw, validator.schema)
+    if not validator.is_valid(value):
+        raise Malformed(name)
+    return value
+
+
+def parse_body(body, validator, absent=NotSent):
+    """`body` when it satisfies the validator's schema, else the error naming
+    the first property (in the schema's order) that is absent or malformed."""
+    if validator.is_valid(body):
+        return body
+    names = list(validator.schema.get("properties", {}))
+    bad = {}
+    for error in validator.iter_errors(body):
+        if error.path:
+            bad.setdefault(error.path[0], Malformed)
+        elif error.validator == "required" and isinstance(body, dict):
+            for name in error.validator_value:
+                if name not in body:
+                    bad[name] = absent
+        else:  # the body as a whole is of the wrong kind
+            bad.setdefault(names[0] if names else "body", Malformed)
+    first = min(bad, key=lambda name: names.index(name) if name in names else len(names))
+    raise bad[first](first)
+
+
+# -- the OpenAPI document ------------------------------------------------------------------
+
+_ARGUMENT = re.compile(r"<(?:(?P<converter>\w+)(?:\((?P<args>[^)]*)\))?:)?(?P<name>\w+)>")
+_CONVERTER_SCHEMAS = {
+    "int": INTEGER,
+    "float": NUMBER,
+    "string": {"type": "string", "pattern": "^[^/]+$"},
+    "path": {"type": "string", "minLength": 1},
+}
+SECURITY_SCHEMES = {
+    "session": {"type": "apiKey", "in": "header", "name": "X-Session"},
+    "agentKey": {"type": "apiKey", "in": "header", "name": "X-TemBoard-Agent-Key"},
+    "cookie": {"type": "apiKey", "in": "cookie", "name": "sentinel"},
+}
+SECURITY = {
+    "session": [{"session": []}],
+    "session-or-key": [{"session": []}, {"agentKey": []}],
+    "cookie": [{"cookie": []}],
+}
+
+
+def openapi_path(rule):
+    """(OpenAPI path, its path parameters) of a werkzeug rule."""
+    parameters = []
+
+    def replace(match):
+        converter = match.group("converter") or "default"
+        schema = _CONVERTER_SCHEMAS.get(converter, _CONVERTER_SCHEMAS["string"])
+        parameters.append(
+            {"name": match.group("name"), "in": "path", "required": True, "schema": schema}
+        )
+        return "{" + match.group("name") + "}"
+
+    return _ARGUMENT.sub(replace, rule.rule), parameters
+
+
+def _content(answer):
+    media, schema = answer if isinstance(answer, tuple) else (JSON, answer)
+    return {media: {"schema": schema}} if schema is not None else {media: {}}
+
+
+def _error_content(path):
+    # The web UI's paths answer a browser with an error page.
+    if path == "/ui" or path.startswith(("/ui/", "/static/")):
+        return {JSON: {"schema": ERROR}, HTML: {"schema": STRING}}
+    return {JSON: {"schema": ERROR}}
+
+
+def _error_statuses(contract, view):
+    statuses = set(contract.errors)
+    auth = getattr(view, "auth", None)
+    if auth in ("session", "session-or-key"):
+        statuses |= {401, 406}
+    if auth == "cookie":
+        statuses.add(302)
+    if contract.query:
+        statuses.add(406)
+    if contract.body is not None:
+        statuses |= {400, 406, 413}
+    return statuses
+
+
+def operation(rule, view, contract, method):
+    path, parameters = openapi_path(rule)
+    parameters += [
+        {"name": name, "in": "query", "required": False, "schema": schema}
+        for name, schema in contract.query.items()
+    ]
+    answers = {
+        str(status): {"description": REASONS.get(status, "OK"), "content": _content(answer)}
+        if status < 300 or status >= 400
+        else {"description": REASONS.get(status, "Redirect")}
+        for status, answer in contract.answers.items()
+    }
+    for status in sorted(_error_statuses(contract, view) - set(contract.answers)):
+        if status == 302:
+            answers["302"] = {"description": REASONS[302]}
+        else:
+            answers[str(status)] = {
+                "description": REASONS.get(status, "Error"),
+                "content": _error_content(path),
+            }
+    described = {
+        "operationId": f"{method.lower()}_{rule.endpoint.replace('.', '_')}",
+        "summary": contract.summary,
+        "tags": [getattr(view, "tag", None) or rule.endpoint.split(".")[0]],
+        "responses": answers,
+    }
+    if contract.description:
+        described["description"] = contract.description
+    if parameters:
+        described["parameters"] = parameters
+    auth = getattr(view, "auth", None)
+    described["security"] = SECURITY.get(auth, [])
+    if contract.body is not None:
+        described["requestBody"] = {"required": True, "content": {JSON: {"schema": contract.body}}}
+    if contract.form is not None:
+        form = record(contract.form)
+        described["requestBody"] = {
+            "required": True,
+            "content": {"application/x-www-form-urlencoded": {"schema": form}},
+        }
+    return path, described
+
+
+STATIC = Contract(
+    summary="A static file of the web UI",
+    answers={200: ("*/*", None)},
+    errors=(404,),
+)
+
+
+def contract_of(app, rule):
+    """The contract of a rule's view: its own, the static files' one, or None."""
+    view = app.view_functions[rule.endpoint]
+    if rule.endpoint == "static" or rule.endpoint.endswith(".static"):
+        return STATIC
+    return getattr(view, "contract", None)
+
+
+def methods(rule):
+    return sorted(rule.methods - {"HEAD", "OPTIONS"})
+
+
+def openapi(app, version):
+    """The OpenAPI 3.1 document of every described route of `app`."""
+    paths = {}
+    for rule in sorted(app.url_map.iter_rules(), key=lambda rule: rule.rule):
+        contract = contract_of(app, rule)
+        if contract is None:
+            continue
+        view = app.view_functions[rule.endpoint]
+        for method in methods(rule):
+            path, described = operation(rule, view, contract, method)
+            paths.setdefault(path, {})[method.lower()] = described
+    return {
+        "openapi": OPENAPI_VERSION,
+        "info": {
+            "title": "Sentinel",
+            "version": version,
+            "description": (
+                "The temBoard agent REST API for the PostgreSQL instance Sentinel runs"
+                " beside, and the JSON endpoints of its web UI."
+            ),
+        },
+        "paths": paths,
+        "components": {"schemas": COMPONENTS, "securitySchemes": SECURITY_SCHEMES},
+    }
+
+
+def undescribed_routes(app):
+    """'METHOD /path' of every registered route without a description."""
+    return [
+        f"{method} {rule.rule}"
+        for rule in app.url_map.iter_rules()
+        if contract_of(app, rule) is None
+        for method in methods(rule)
+    ]
+
+
+# -- checking an answer against its description (the test suite does, for every call) ------
+
+
+def answer_schema(app, rule, method, status, media):
+    """The schema a route's answer of `status` must satisfy, None when it is
+    not described further, or False when the status is not described."""
+    contract = contract_of(app, rule)
+    view = app.view_functions[rule.endpoint]
+    _, described = operation(rule, view, contract, method)
+    answer = described["responses"].get(str(status))
+    if answer is None:
+        return False
+    content = answer.get("content")
+    if not content:
+        return None
+    chosen = content.get(media) or content.get("*/*")
+    if chosen is None:
+        return False
+    schema = chosen.get("schema")
+    # References to named schemas resolve against the schema's own root.
+    return {**schema, "components": {"schemas": COMPONENTS}} if schema is not None else None
+
+
+def answer_problem(app, req, response):
+    """What is wrong with `response` to `req` against its route's description,
+    or None. Unmatched URLs (a 404) have no description to check against, and
+    routes without one are undescribed_routes()' business."""
+    rule = req.url_rule
+    if rule is None or req.method in ("HEAD", "OPTIONS") or contract_of(app, rule) is None:
+        return None
+    media = response.mimetype
+    schema = answer_schema(app, rule, req.method, response.status_code, media)
+    where = f"{req.method} {req.path} -> {response.status_code} {media}"
+    if schema is False:
+        return f"{where}: not described"
+    if schema is None or media != JSON:
+        return None
+    errors = sorted(Validator(schema).iter_errors(response.get_json()), key=str)
+    if errors:
+        return f"{where}: {errors[0].message} at {list(errors[0].absolute_path)}"
+    return None

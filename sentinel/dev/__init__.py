@@ -1,0 +1,1 @@
+"""Development helpers: throwaway clusters and Redis servers, and `make run`'s supervisor."""

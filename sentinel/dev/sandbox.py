@@ -1,0 +1,384 @@
+"""Throwaway PostgreSQL clusters and Redis servers on loopback.
+
+`make run` keeps one of each under var/ as its sandbox; the test suite and the
+benchmarks start their own on free ports. PostgreSQL refuses to run as root, so
+when we are root the cluster belongs to a non-root OS user (created if needed).
+"""
+
+import contextlib
+import glob
+import os
+import pwd
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+import psycopg2
+import redis
+
+DEFAULT_OSUSER = "sentinel"
+
+
+def free_port():
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def port_is_free(port):
+    """True unless something listens on the port (TIME_WAIT left by a stopped
+    server does not count: PostgreSQL binds with SO_REUSEADDR too)."""
+    with socket.socket() as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+        return True
+
+
+def pg_bindir():
+    """The newest PostgreSQL's binaries (SENTINEL_PG_BINDIR overrides)."""
+    if os.environ.get("SENTINEL_PG_BINDIR"):
+        return Path(os.environ["SENTINEL_PG_BINDIR"])
+    candidates = sorted(
+        glob.glob("/usr/lib/postgresql/*/bin"), key=lambda p: int(Path(p).parent.name)
+    )
+    if candidates:
+        return Path(candidates[-1])
+    initdb = shutil.which("initdb")
+    if initdb:
+        return Path(initdb).resolve().parent
+    raise RuntimeError("no PostgreSQL binaries found; set SENTINEL_PG_BINDIR")
+
+
+def ensure_os_user(name):
+    """The non-root account that owns clusters when we run as root."""
+    if os.geteuid() != 0:
+        return pwd.getpwuid(os.geteuid()).pw_name
+    try:
+        pwd.getpwnam(name)
+    except KeyError:
+        subprocess.run(
+            [
+                "useradd",
+                "--system",
+                "--user-group",
+                "--no-create-home",
+                "--home-dir",
+                "/nonexistent",
+                "--shell",
+                "/usr/sbin/nologin",
+                name,
+            ],
+            check=True,
+        )
+    return name
+
+
+class Cluster:
+    """A PostgreSQL cluster in `base` (data/, sock/, postgres.log, password)."""
+
+    def __init__(self, base, osuser=DEFAULT_OSUSER, bindir=None, throwaway=False):
+        self.base = Path(base).resolve()
+        self.data = self.base / "data"
+        self.sock = self.base / "sock"
+        self.log = self.base / "postgres.log"
+        self.bindir = Path(bindir) if bindir else pg_bindir()
+        self.osuser = ensure_os_user(osuser)
+        self.throwaway = throwaway  # durability off: fine for tests, never for make run
+        self.port = None
+
+    # -- running commands as the cluster's owner ------------------------------
+
+    def _as_owner(self):
+        if os.geteuid() != 0:
+            return {}
+        entry = pwd.getpwnam(self.osuser)
+        return {"user": entry.pw_uid, "group": entry.pw_gid, "extra_groups": []}
+
+    def run(self, *args, check=True):
+        return subprocess.run(
+            [str(self.bindir / args[0]), *args[1:]],
+            check=check,
+            capture_output=True,
+            text=True,
+            cwd="/",
+            # Own session: a Ctrl-C meant for `make run` must not reach the
+            # server, which is stopped in order once its clients are gone.
+            start_new_session=True,
+            **self._as_owner(),
+        )
+
+    def pg_ctl_command(self):
+        """The SENTINEL_PG_CTL template that controls this cluster."""
+        prefix = f"runuser -u {self.osuser} -- " if os.geteuid() == 0 else ""
+        return f"{prefix}{self.bindir / 'pg_ctl'} {{action}} -D {self.data} -w -t 60 -l {self.log}"
+
+    # -- life cycle -------------------------------------------------------------
+
+    @property
+    def password(self):
+        return (self.base / "password").read_text().strip()
+
+    def exists(self):
+        return (self.data / "PG_VERSION").exists()
+
+    def init(self):
+        self.base.mkdir(parents=True, exist_ok=True)
+        self.sock.mkdir(exist_ok=True)
+        password_file = self.base / "password"
+        password_file.write_text(secrets.token_urlsafe(18) + "\n")
+        password_file.chmod(0o600)
+        if os.geteuid() == 0:
+            entry = pwd.getpwnam(self.osuser)
+            for path in (self.base, self.sock, password_file):
+                os.chown(path, entry.pw_uid, entry.pw_gid)
+        self.base.chmod(0o700)
+        self.run(
+            "initdb",
+            "-D",
+            str(self.data),
+            "-U",
+            "postgres",
+            "-E",
+            "UTF8",
+            "--locale=C.UTF-8",
+            "--auth-host=scram-sha-256",
+            "--auth-local=trust",
+            f"--pwfile={password_file}",
+        )
+        settings = [
+            "listen_addresses = '127.0.0.1'",
+            f"unix_socket_directories = '{self.sock}'",
+            "max_connections = 300",
+            "shared_preload_libraries = 'pg_stat_statements'",
+            "pg_stat_statements.track = all",
+            "log_line_prefix = '%m [%p] %q%u@%d '",
+            "include_if_exists = 'sandbox_port.conf'",
+        ]
+        if self.throwaway:
+            settings += ["fsync = off", "synchronous_commit = off", "full_page_writes = off"]
+        with open(self.data / "postgresql.conf", "a") as conf:
+            conf.write("\n# Sentinel sandbox\n" + "\n".join(settings) + "\n")
+
+    def _choose_port(self):
+        port_file = self.data / "sandbox_port.conf"
+        previous = None
+        if port_file.exists():
+            previous = int(port_file.read_text().split("=")[1])
+        port = previous if previous and port_is_free(previous) else free_port()
+        if port != previous:
+            port_file.write_text(f"port = {port}\n")
+            if os.geteuid() == 0:
+                entry = pwd.getpwnam(self.osuser)
+                os.chown(port_file, entry.pw_uid, entry.pw_gid)
+        return port
+
+    def _read_port(self):
+        return int((self.data / "sandbox_port.conf").read_text().split("=")[1])
+
+    def is_running(self):
+        return self.run("pg_ctl", "status", "-D", str(self.data), check=False).returncode == 0
+
+    def start(self):
+        if self.is_running():
+            self.port = self._read_port()
+            return self
+        self.port = self._choose_port()
+        result = self.run(
+            "pg_ctl",
+            "start",
+            "-D",
+            str(self.data),
+            "-w",
+            "-t",
+            "60",
+            "-l",
+            str(self.log),
+            check=False,
+        )
+        if result.returncode != 0:
+            tail = self.log.read_text()[-2000:] if self.log.exists() else result.stderr
+            raise RuntimeError(f"PostgreSQL did not start:\n{tail}")
+        return self
+
+    def stop(self, mode="fast"):
+        if self.exists() and self.is_running():
+            self.run("pg_ctl", "stop", "-D", str(self.data), "-m", mode, "-w", check=False)
+
+    def destroy(self):
+        self.stop("immediate")
+        shutil.rmtree(self.base, ignore_errors=True)
+
+    # -- connecting ---------------------------------------------------------------
+
+    def dsn(self, dbname="postgres"):
+        return (
+            f"host=127.0.0.1 port={self.port} dbname={dbname} user=postgres"
+            f" password={self.password}"
+        )
+
+    def url(self, dbname="postgres"):
+        return f"postgresql://postgres:{self.password}@127.0.0.1:{self.port}/{dbname}"
+
+    def connect(self, dbname="postgres", **kwargs):
+        conn = psycopg2.connect(self.dsn(dbname), **kwargs)
+        conn.autocommit = True
+        return conn
+
+    def execute(self, sql, params=None, dbname="postgres"):
+        conn = self.connect(dbname)
+        try:
+            with conn.cursor() as cursor:
+                cursor.execute(sql, params)
+                return cursor.fetchall() if cursor.description else None
+        finally:
+            conn.close()
+
+
+def throwaway_cluster(prefix):
+    """A started cluster in a new directory under /tmp (reachable by its owner),
+    with pg_stat_statements; returns it and the directory to remove after."""
+    base = Path(tempfile.mkdtemp(prefix=prefix, dir="/tmp"))
+    os.chmod(base, 0o755)
+    cluster = Cluster(base / "cluster", throwaway=True)
+    cluster.init()
+    cluster.start()
+    cluster.execute("CREATE EXTENSION IF NOT EXISTS pg_stat_statements")
+    return cluster, base
+
+
+class RedisServer:
+    """A redis-server child process on 127.0.0.1."""
+
+    def __init__(self, port=None, directory=None, persistent=False):
+        self.port = port or free_port()
+        self.directory = Path(directory) if directory else None
+        self.persistent = persistent
+        self.process = None
+
+    @property
+    def url(self):
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self, timeout=10):
+        binary = shutil.which("redis-server") or "/usr/bin/redis-server"
+        args = [binary, "--bind", "127.0.0.1", "--port", str(self.port), "--protected-mode", "yes"]
+        if self.persistent and self.directory:
+            self.directory.mkdir(parents=True, exist_ok=True)
+            args += ["--dir", str(self.directory), "--appendonly", "yes", "--save", "60 1"]
+        else:
+            args += ["--save", "", "--appendonly", "no"]
+        self.process = subprocess.Popen(
+            args,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            cwd="/",
+            start_new_session=True,
+        )
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if answers(self.url):
+                return self
+            if self.process.poll() is not None:
+                break
+            time.sleep(0.05)
+        raise RuntimeError(f"redis-server did not start on port {self.port}")
+
+    def stop(self):
+        if self.process and self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        self.process = None
+
+
+def answers(url):
+    """True when a Redis server answers PING at `url`."""
+    client = redis.Redis.from_url(url, socket_connect_timeout=0.5, socket_timeout=0.5)
+    try:
+        return bool(client.ping())
+    except redis.RedisError:
+        return False
+    finally:
+        with contextlib.suppress(Exception):
+            client.close()
+
+
+class Service:
+    """Sentinel under gunicorn, on its SENTINEL_BIND, as systemd starts it.
+
+    `log` is a path to append gunicorn's output to (None: our own stdout).
+    """
+
+    def __init__(self, env, log=None, app="wsgi:app", cwd=None):
+        from ..config import PROJECT_ROOT
+
+        self.env = dict(env)
+        self.env.setdefault("SENTINEL_BIND", f"127.0.0.1:{free_port()}")
+        self.port = int(self.env["SENTINEL_BIND"].rsplit(":", 1)[1])
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.log_path = Path(log) if log else None
+        self.app = app
+        self.cwd = cwd or PROJECT_ROOT
+        self.process = None
+        self._log = None
+
+    def spawn(self):
+        gunicorn = str(Path(sys.executable).with_name("gunicorn"))
+        self._log = open(self.log_path, "ab") if self.log_path else None  # noqa: SIM115
+        self.process = subprocess.Popen(
+            [gunicorn, "-c", "gunicorn.conf.py", self.app],
+            cwd=self.cwd,
+            env=self.env,
+            stdout=self._log,
+            stderr=self._log,
+        )
+        return self.process
+
+    def wait_ready(self, timeout=60, others=()):
+        """True once /status answers 200; False if a process dies or time runs out."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if any(process.poll() is not None for process in (self.process, *others)):
+                return False
+            try:
+                with urllib.request.urlopen(self.url + "/status", timeout=1) as answer:
+                    if answer.status == 200:
+                        return True
+            except OSError:
+                time.sleep(0.1)
+        return False
+
+    def start(self, timeout=60):
+        self.spawn()
+        if not self.wait_ready(timeout):
+            self.stop()
+            tail = self.log_path.read_text()[-3000:] if self.log_path else ""
+            raise RuntimeError(f"gunicorn did not start on {self.url}\n{tail}")
+        return self
+
+    def stop(self):
+        if self.process is not None:
+            if self.process.poll() is None:
+                self.process.terminate()
+            try:
+                self.process.wait(40)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+            self.process = None
+        if self._log is not None:
+            self._log.close()
+            self._log = None

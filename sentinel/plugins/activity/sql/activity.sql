@@ -1,0 +1,18 @@
+-- Client backends, longest-running first, leaving out this query's own backend
+-- and Sentinel's connections (their application_names are the `own` parameter).
+-- duration runs from the start of the backend's last query or, before its
+-- first query, from its connection.
+SELECT a.pid,
+       a.datname AS database,
+       a.client_addr AS client,
+       round(greatest(extract(epoch FROM now() - coalesce(a.query_start, a.backend_start)), 0)
+             ::numeric, 2)::float AS duration,
+       CASE WHEN a.wait_event_type = 'Lock' THEN 'Y' ELSE 'N' END AS wait,
+       a.usename AS "user",
+       a.state,
+       a.query
+FROM pg_stat_activity AS a
+WHERE a.backend_type = 'client backend'
+  AND a.pid <> pg_backend_pid()
+  AND a.application_name <> ALL (%(own)s::text[])
+ORDER BY duration DESC, a.pid

@@ -1,0 +1,66 @@
+"""The Administration page: the instance's state, reload and restart."""
+
+from flask import Blueprint, jsonify, render_template
+from flask_login import current_user
+
+from ...auth.access import settings, signed_in
+from ...contract import BOOLEAN, HTML, STRING, describe, nullable, record
+from ...errors import PostgresUnavailable
+from ...extensions import postgres
+from . import administration
+from .api import ACTION
+
+blueprint = Blueprint(
+    "administration_ui",
+    __name__,
+    url_prefix="/ui/administration",
+    template_folder="templates",
+    static_folder="static",
+)
+
+STATE = record(up=BOOLEAN, version=nullable(STRING), reason=nullable(STRING))
+
+
+def instance_state():
+    try:
+        version = administration.pg_version(postgres.pool)
+    except PostgresUnavailable as exc:
+        return {"up": False, "version": None, "reason": exc.reason}
+    return {"up": True, "version": version["full"], "reason": None}
+
+
+@blueprint.get("/")
+@signed_in
+@describe("The Administration page", answers={200: (HTML, STRING)})
+def page():
+    return render_template(
+        "administration.html", instance=instance_state(), pg_ctl=bool(settings()["pg_ctl"])
+    )
+
+
+@blueprint.get("/state")
+@signed_in
+@describe("Whether PostgreSQL is up, and its version", answers={200: STATE})
+def state():
+    return jsonify(instance_state())
+
+
+@blueprint.post("/control")
+@signed_in
+@describe(
+    "Reload or restart PostgreSQL from the page",
+    body=ACTION,
+    answers={
+        200: record(
+            action={"enum": list(administration.ACTIONS)},
+            state={"enum": ["ok", "ko"]},
+            reason=nullable(STRING),
+        )
+    },
+    errors=(409,),
+)
+def control(body):
+    state, reason = administration.perform(
+        body["action"], current_user.username, postgres.pool, settings()
+    )
+    return jsonify(action=body["action"], state=state, reason=reason)
