@@ -36,6 +36,20 @@ def verdict(met):
     return "MET" if met else "MISSED"
 
 
+def read_route_target(raw_ms):
+    """What a read route may take beside its raw SQL (or host reads) through
+    one open connection: twice that, plus 2 ms for HTTP, the session check
+    and the route's own work."""
+    return 2 * raw_ms + 2
+
+
+def speed(ours_ms, theirs_ms):
+    """ "12.3x faster" or "1.4x slower": how Sentinel compares with another."""
+    if ours_ms <= theirs_ms:
+        return f"{theirs_ms / ours_ms:.1f}x faster"
+    return f"{ours_ms / theirs_ms:.1f}x slower"
+
+
 def timed(call, n, warmup=20):
     for _ in range(warmup):
         call()
