@@ -11,7 +11,7 @@ import subprocess
 import time
 from pathlib import Path
 
-from sentinel import sandbox
+from sentinel.dev import sandbox
 
 ROOT = Path(__file__).resolve().parent.parent
 REFAGENT = Path(os.environ.get("REFAGENT_SCRIPT", ROOT.parent / "shared/tools/refagent.sh"))

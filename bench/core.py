@@ -114,9 +114,13 @@ def run(environment, agent, n=3000):
     results = {"sqlite": measure_backend(environment, "SQLite", n, {})}
     state_db = f"bench_state_{uuid.uuid4().hex[:8]}"
     environment.cluster.execute(f'CREATE DATABASE "{state_db}"')
-    results["postgresql"] = measure_backend(
-        environment, "PostgreSQL", n, {"SENTINEL_DATABASE": environment.cluster.url(state_db)}
-    )
+    try:
+        results["postgresql"] = measure_backend(
+            environment, "PostgreSQL", n, {"SENTINEL_DATABASE": environment.cluster.url(state_db)}
+        )
+    finally:
+        # The other suites' probes visit every database: leave the cluster as it was.
+        environment.cluster.execute(f'DROP DATABASE "{state_db}" WITH (FORCE)')
     results["reference"] = measure_reference(agent, 30)
     if results["reference"]:
         ours = results["sqlite"]["profile_new_connection"]["median"]

@@ -61,6 +61,16 @@ def _renderer():
     return json_error
 
 
+def json_array(texts):
+    """A JSON answer of a list whose items are JSON texts as stored.
+
+    The collectors' histories are kept as the JSON they answer: parsing 150
+    dashboard data sets to encode them again made /dashboard/history take
+    13.9 ms in make bench, against 8.2 ms allowed (twice its raw read + 2 ms).
+    """
+    return current_app.response_class("[" + ",".join(texts) + "]", mimetype="application/json")
+
+
 def error_response(status, message, headers=None):
     return _renderer()(status, message), status, headers or {}
 

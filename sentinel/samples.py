@@ -67,6 +67,21 @@ class SampleStore:
         with self._lock:
             self._local[name] = current
 
+    def swap(self, name, current):
+        """put() `current` under `name` and return the sample it replaces (or
+        None), in one round trip: for samples always replaced, such as the
+        probes'."""
+        if self._redis_usable():
+            try:
+                raw = self.connection.set(PREFIX + name, json.dumps(current), ex=self.ttl, get=True)
+            except redis.RedisError as exc:
+                self._failed(exc)
+            else:
+                return json.loads(raw) if raw else None
+        with self._lock:
+            previous, self._local[name] = self._local.get(name), current
+        return previous
+
     def _redis_usable(self):
         return time.monotonic() >= self._retry_at
 

@@ -329,15 +329,16 @@ def test_a_backend_that_worked_between_two_looks_shows_it_though_idle_again(
     assert RATE.fullmatch(row["write_s"])
 
 
-def plant(app, pid, start):
-    """A previous reading of `pid` as a process started at `start` (ticks since
-    boot) left it: every counter at zero, below the backend's real ones."""
+def plant(app, pid, start, at):
+    """A previous reading of `pid`, taken at `at`, as a process started at
+    `start` (ticks since boot) left it: every counter at zero, below the
+    backend's real ones."""
     settings = app.config["SENTINEL"]
     identity = app.extensions["sentinel.postgres"].identity(settings["hostname"])
     store = SampleStore(redis.Redis.from_url(settings["redis_url"]))
-    reading = {"start": start, "cpu": 0, "read": 0, "write": 0}
+    reading = {"at": at, "start": start, "cpu": 0, "read": 0, "write": 0, "rss": 0}
     name = samples.key(identity, "activity", "backends")
-    store.put(name, {"at": time.time() - 1, "backends": {str(pid): reading}})
+    store.put(name, {"at": at, "backends": {str(pid): reading}})
     store.connection.close()
 
 
@@ -346,17 +347,18 @@ def test_a_sample_of_an_earlier_process_with_the_same_pid_is_not_used(
 ):
     conn = backends.open()
     pid = conn.get_backend_pid()
+    before_writing = time.time()
     backends.execute(
         conn, f"INSERT INTO {table} SELECT g, repeat('x', 60) FROM generate_series(3, 300000) g"
     )
     assert written_bytes(pid) > 0
     start = procfs.read(pid).start
 
-    plant(app, pid, start - 1)  # another process, which had this pid before
+    plant(app, pid, start - 1, before_writing)  # another process, which had this pid before
     row = row_of(get_rows(client, headers), pid)
     assert (row["read_s"], row["write_s"]) == ("0.00B", "0.00B")
 
-    plant(app, pid, start)  # the same process: its writes show as a rate
+    plant(app, pid, start, before_writing)  # the same process: its writes show as a rate
     row = row_of(get_rows(client, headers), pid)
     assert row["write_s"] != "0.00B"
 

@@ -186,6 +186,20 @@ def test_sql_files_take_named_parameters(pool, tmp_path):
     assert rows == [{"pid": me, "literal": "a%b"}]
 
 
+def test_sql_files_are_prepared_once_per_connection(pool, tmp_path):
+    path = tmp_path / "sql" / "mine.sql"
+    path.parent.mkdir()
+    path.write_text("SELECT pg_backend_pid() AS pid, %(value)s::int AS value\n")
+
+    def work(conn):
+        rows = [conn.query_file(path, {"value": value}) for value in range(3)]
+        return rows, conn.query("SELECT name FROM pg_prepared_statements")
+
+    rows, statements = pool.run(work)
+    assert [row[0]["value"] for row in rows] == [0, 1, 2]
+    assert statements == [{"name": f"sentinel_{tmp_path.name}_mine".replace("-", "_")}]
+
+
 def test_connections_to_other_databases_are_reused_within_the_pool_size(pg_cluster):
     name = "sentinel-pool-test"
     pool = postgres.Postgres(pg_cluster.dsn(), size=2, application_name=name)

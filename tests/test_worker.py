@@ -4,7 +4,6 @@ import datetime
 import signal
 import subprocess
 import sys
-import time
 
 import psutil
 from polling import wait_for
@@ -78,15 +77,15 @@ def test_the_worker_schedules_housekeeping_and_stops_cleanly(app, auth, sentinel
         stderr=subprocess.PIPE,
         text=True,
     )
+
+    def sessions_left():
+        with app.app_context():
+            count = Session.select().count()
+        state.database.close()
+        return count
+
     try:
-        deadline = time.monotonic() + 20
-        remaining = 1
-        while remaining and time.monotonic() < deadline:
-            time.sleep(0.2)
-            with app.app_context():
-                remaining = Session.select().count()
-            state.database.close()
-        assert remaining == 0
+        wait_for(lambda: sessions_left() == 0, 20, step=0.2, what="housekeeping to run")
     finally:
         worker.send_signal(signal.SIGTERM)
         _, errors = worker.communicate(timeout=30)

@@ -13,7 +13,7 @@ from typing import NamedTuple
 import peewee
 
 from ..errors import Conflict, Malformed, NotFound, Unauthorized
-from ..state import ApiToken, Session, User, utcnow
+from ..state import ApiToken, Session, User, database, utcnow
 
 SESSION_RE = re.compile(r"[0-9a-f]{64}")
 TOKEN_PREFIX = "snt_"
@@ -50,20 +50,24 @@ class LiveSession(NamedTuple):
     username: str
 
 
+# Every authenticated request runs this lookup. Written as SQL: peewee takes
+# 0.2-0.5 ms per call to build it, a quarter of the 2 ms a read route has
+# beyond its own SQL in make bench, where SQLite runs it in 0.005 ms.
+SESSION_SQL = (
+    "SELECT s.id, s.expires_at, u.username FROM session AS s"
+    " JOIN users AS u ON u.id = s.user_id WHERE s.token_hash = {param}"
+)
+
+
 def resolve(raw, timeout):
     """The live session `raw` names, with its user; extends its idle timeout."""
     check_session_id(raw)
     now = utcnow()
-    row = (
-        Session.select(Session.id, Session.expires_at, User.username)
-        .join(User)
-        .where(Session.token_hash == digest(raw))
-        .tuples()
-        .first()
-    )
+    sql = SESSION_SQL.format(param=database.param)
+    row = database.execute_sql(sql, (digest(raw),)).fetchone()
     if row is None:
         raise Unauthorized("Invalid session.")
-    session = LiveSession(*row)
+    session = LiveSession(row[0], Session.expires_at.python_value(row[1]), row[2])
     if session.expires_at <= now:
         raise Unauthorized("Invalid session.")
     expires_at = now + datetime.timedelta(seconds=timeout)

@@ -6,7 +6,8 @@ of the host, I/O rates, uninterruptible I/O wait), read from /proc by
 sentinel.procfs. Rates are computed against the previous reading of the same
 process kept in the shared sample store, whoever took it (another web
 worker, the web page), so no request sleeps to measure them; a backend seen
-for the first time reports 0.
+for the first time reports 0. A backend asleep since that reading is not
+read again.
 """
 
 import collections
@@ -55,7 +56,7 @@ def human_rate(per_second):
     return f"{value:.2f}B"
 
 
-def os_figures(store, name, pids):
+def os_figures(store, name, pids, asleep_since=None):
     """{pid: {"iow", "read_s", "write_s", "cpu", "memory"}} for backend
     processes, their rates measured since the sample `name` of the store.
 
@@ -63,38 +64,46 @@ def os_figures(store, name, pids):
     does not count as previous. CPU time moves in 10 ms ticks, so over
     intervals well under a second the CPU figure is coarse; it is capped at
     one CPU, all a backend process can use.
+
+    `asleep_since` ({pid: epoch seconds}) says since when PostgreSQL reports
+    a backend waiting for its client or for a lock. One asleep since before
+    its previous reading has used no CPU nor I/O since, and is the process
+    that reading was of: the reading stands and /proc is not read again.
     """
     facts = host.static_facts()
     max_cpu = 100.0 / facts["cpu"]
     cpu_scale = 100.0 / host.CLOCK_TICKS / facts["cpu"]
     memory_scale = host.PAGE_SIZE * 100.0 / facts["memory_size"]
-    now = time.time()
-    readings = {pid: procfs.read(pid) for pid in pids}
-    current = {
-        "at": now,
-        "backends": {
-            str(pid): {
-                "start": r.start,
-                "cpu": r.cpu,
-                "read": r.read_bytes,
-                "write": r.write_bytes,
-            }
-            for pid, r in readings.items()
-            if r is not None
-        },
-    }
+    asleep_since = asleep_since or {}
     previous = store.get(name)
-    store.put(name, current, replacing=previous, keep_for=KEEP_SAMPLE_FOR)
-    interval = now - previous["at"] if previous else 0
     before_all = previous["backends"] if previous else {}
-    figures = {}
-    for pid, reading in readings.items():
+    # Taken before /proc is read: a reading is never stamped later than it was
+    # taken, so a sleep that began after it is never taken for one before.
+    now = time.time()
+    current, figures = {}, {}
+    for pid in pids:
+        key = str(pid)
+        before = before_all.get(key)
+        since = asleep_since.get(pid)
+        if before is not None and since is not None and since < before["at"]:
+            current[key] = before
+            figures[pid] = {**NO_FIGURES, "memory": round(before["rss"] * memory_scale, 2)}
+            continue
+        reading = procfs.read(pid)
         if reading is None:
             figures[pid] = dict(NO_FIGURES)
             continue
+        current[key] = {
+            "at": now,
+            "start": reading.start,
+            "cpu": reading.cpu,
+            "read": reading.read_bytes,
+            "write": reading.write_bytes,
+            "rss": reading.rss_pages,
+        }
         cpu = read_rate = write_rate = 0.0
-        before = before_all.get(str(pid))
-        if before and before["start"] == reading.start and interval > 0:
+        if before and before["start"] == reading.start and now > before["at"]:
+            interval = now - before["at"]
             cpu = min(max(reading.cpu - before["cpu"], 0) * cpu_scale / interval, max_cpu)
             read_rate = max(reading.read_bytes - before["read"], 0) / interval
             write_rate = max(reading.write_bytes - before["write"], 0) / interval
@@ -105,7 +114,20 @@ def os_figures(store, name, pids):
             "cpu": round(cpu, 2),
             "memory": round(reading.rss_pages * memory_scale, 2),
         }
+    store.put(name, {"at": now, "backends": current}, replacing=previous, keep_for=KEEP_SAMPLE_FOR)
     return figures
+
+
+def _asleep_since(*lists):
+    """{pid: since when it waits for its client or a lock} of the rows of
+    these lists, whose helper column goes."""
+    asleep = {}
+    for rows in lists:
+        for row in rows:
+            since = row.pop("_asleep_since")
+            if since is not None:
+                asleep[row["pid"]] = since
+    return asleep
 
 
 def _with_figures(rows, figures):
@@ -158,14 +180,16 @@ def backends(pg, store, identity):
     """/activity's rows: every client backend but Sentinel's own, longest-running first."""
     rows = pg.run(lambda conn: _query(conn, "activity"))
     pids = [row["pid"] for row in rows]
-    return _with_figures(rows, os_figures(store, _sample_name(identity, "backends"), pids))
+    name = _sample_name(identity, "backends")
+    return _with_figures(rows, os_figures(store, name, pids, _asleep_since(rows)))
 
 
 def _lock_list(pg, store, identity, kind):
     rows = pg.run(lambda conn: _query(conn, f"activity_{kind}"))
     _name_relations(pg, rows)
     pids = list(dict.fromkeys(row["pid"] for row in rows))
-    return _with_figures(rows, os_figures(store, _sample_name(identity, kind), pids))
+    name = _sample_name(identity, kind)
+    return _with_figures(rows, os_figures(store, name, pids, _asleep_since(rows)))
 
 
 def waiting(pg, store, identity):
@@ -265,7 +289,8 @@ def overview(pg, store, identity):
     running, waiters, blockers, tree_rows = pg.run(read)
     _name_relations(pg, [*waiters, *blockers, *_lock_rows(tree_rows)])
     pids = list(dict.fromkeys(row["pid"] for row in (*running, *waiters, *blockers)))
-    figures = os_figures(store, _sample_name(identity, "backends"), pids)
+    asleep = _asleep_since(running, waiters, blockers)
+    figures = os_figures(store, _sample_name(identity, "backends"), pids, asleep)
     return {
         "activity": _with_figures(running, figures),
         "waiting": _with_figures(waiters, figures),

@@ -8,6 +8,7 @@ route reads its figure when asked, as the agent does, and none of them sleeps
 from flask import Blueprint, jsonify
 
 from ... import host
+from ...answers import json_array
 from ...auth.access import session_required, settings
 from ...contract import INTEGER, NUMBER, STRING, array, describe, mapping, nullable, record
 from ...core.api import NOTIFICATIONS
@@ -84,7 +85,7 @@ def live():
 @session_required(key=True)
 @describe("The kept data sets, oldest first", answers={200: array(DATA_SET)})
 def history():
-    return jsonify(dashboard.history(settings()))
+    return json_array(dashboard.history(settings()))
 
 
 @blueprint.get("/config")

@@ -175,28 +175,28 @@ def live(pg, store, settings):
 
 
 def _newest(limit):
-    """The newest `limit` data sets collected, newest first."""
+    """The JSON texts of the newest `limit` data sets collected, newest first."""
     query = DashboardSample.select(DashboardSample.data).order_by(DashboardSample.id.desc())
-    return [json.loads(data) for (data,) in query.limit(limit).tuples()]
-
-
-def last():
-    """/dashboard: the last data set collected with the latest notifications
-    (only the notifications before the collector's first run)."""
-    newest = _newest(1)
-    data = newest[0] if newest else {}
-    data["notifications"] = notifications.recent(limit=NOTIFICATIONS)
-    return data
+    return [data for (data,) in query.limit(limit).tuples()]
 
 
 def last_sample():
     """The last data set collected, or None."""
     newest = _newest(1)
-    return newest[0] if newest else None
+    return json.loads(newest[0]) if newest else None
+
+
+def last():
+    """/dashboard: the last data set collected with the latest notifications
+    (only the notifications before the collector's first run)."""
+    data = last_sample() or {}
+    data["notifications"] = notifications.recent(limit=NOTIFICATIONS)
+    return data
 
 
 def history(settings):
-    """/dashboard/history: at most `dashboard_history` data sets, oldest first."""
+    """/dashboard/history: the JSON texts of at most `dashboard_history` data
+    sets, oldest first."""
     return _newest(settings["dashboard_history"])[::-1]
 
 
@@ -249,8 +249,7 @@ def collect_and_store(pg, store, settings):
     reachable = "pg_version" in data
     # Say so when PostgreSQL goes away or comes back, not every interval.
     name = samples.key(pg.identity(settings["hostname"]), "dashboard", "reachable")
-    before = store.get(name) or {}
-    store.put(name, {"at": data["timestamp"], "up": reachable})
+    before = store.swap(name, {"at": data["timestamp"], "up": reachable}) or {}
     if before.get("up", True) != reachable:
         event = "dashboard_postgres_back" if reachable else "dashboard_postgres_unreachable"
         logger.warning("event=%s", event)

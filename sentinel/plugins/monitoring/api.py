@@ -2,6 +2,7 @@
 
 from flask import Blueprint, jsonify
 
+from ...answers import json_array
 from ...auth.access import session_required, settings
 from ...contract import INTEGER, STRING, array, describe, record
 from ...extensions import postgres, redis
@@ -47,7 +48,7 @@ def history(start, limit):
         monitoring.parse_start(start),
         monitoring.HISTORY_LIMIT if limit is None else limit,
     )
-    return jsonify(runs)
+    return json_array(runs)
 
 
 @blueprint.get("/config")

@@ -217,9 +217,9 @@ def parse_start(start):
 
 
 def history(start=None, limit=HISTORY_LIMIT):
-    """The kept runs collected at or after `start`, oldest first, at most
-    `limit` of them (0: no limit), or without `start` the newest run only (as
-    the agent)."""
+    """The JSON texts of the kept runs collected at or after `start`, oldest
+    first, at most `limit` of them (0: no limit), or without `start` the
+    newest run only (as the agent)."""
     query = MonitoringRun.select(MonitoringRun.data)
     if start is None:
         query = query.order_by(MonitoringRun.collected_at.desc(), MonitoringRun.id.desc()).limit(1)
@@ -229,7 +229,7 @@ def history(start=None, limit=HISTORY_LIMIT):
         )
         if limit:
             query = query.limit(min(limit, MAX_LIMIT))
-    return [json.loads(text) for (text,) in query.tuples()]
+    return [text for (text,) in query.tuples()]
 
 
 # -- chart series ----------------------------------------------------------------------

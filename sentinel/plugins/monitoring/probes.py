@@ -71,8 +71,7 @@ def increases(store, name, measures, *, resets_count_from_zero=True):
             key: {"reset": reset, "values": values} for key, (values, reset) in measures.items()
         },
     }
-    previous = store.get(name)
-    store.put(name, current)
+    previous = store.swap(name, current)
     if previous is None:
         return {}
     result = {}

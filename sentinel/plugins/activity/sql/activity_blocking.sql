@@ -1,7 +1,8 @@
 -- Backends holding a lock another backend waits for, one row per such lock,
 -- longest-running first. Who blocks whom comes from pg_blocking_pids(); the
 -- lock is the blocker's granted lock on the object its waiter asks for.
--- Relations are named as in activity_waiting.sql.
+-- Relations are named as in activity_waiting.sql; _asleep_since as in
+-- activity.sql.
 WITH locks AS (
   SELECT * FROM pg_locks
 ), edges AS (
@@ -39,7 +40,9 @@ SELECT h.pid,
        round(greatest(extract(epoch FROM now() - coalesce(a.query_start, a.backend_start)), 0)
              ::numeric, 2)::float AS duration,
        a.state,
-       a.query
+       a.query,
+       CASE WHEN starts_with(a.state, 'idle') THEN extract(epoch FROM a.state_change)::float END
+         AS _asleep_since
 FROM held AS h
 JOIN pg_stat_activity AS a ON a.pid = h.pid
 LEFT JOIN pg_database AS d ON d.oid = h.database
