@@ -3,6 +3,7 @@
 #   make test   install, then lint, then the whole suite
 #   make bench  install, then the benchmarks (never part of make test)
 #   make fuzz   install, then a long fuzzing campaign of the API (make test runs a short one)
+#   make dist   the wheel docs/install.md installs, in dist/
 
 PYTHON ?= python3
 VENV := .venv
@@ -12,7 +13,7 @@ PIP := $(PY) -m pip --disable-pip-version-check -q
 VENDOR := static/vendor/pico.min.css static/vendor/uPlot.iife.min.js static/vendor/uPlot.min.css \
 	static/vendor/swagger-ui-bundle.js static/vendor/swagger-ui.css
 
-.PHONY: run test lint format bench fuzz install-run install-test system-run system-test assets clean
+.PHONY: run test lint format bench fuzz dist install-run install-test system-run system-test assets clean
 
 run: install-run
 	$(PY) -m sentinel.dev.supervisor
@@ -27,6 +28,12 @@ bench: install-test
 FUZZ_EXAMPLES ?= 600
 fuzz: install-test
 	SENTINEL_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(PY) -m pytest tests/test_fuzz.py
+
+# The wheel: templates, static files, front-end libraries and SQL inside,
+# dependencies pinned to requirements.txt.
+dist: install-test
+	rm -rf dist build
+	$(PY) -m build --wheel --outdir dist .
 
 lint: install-test
 	$(VENV)/bin/ruff check .
@@ -75,4 +82,4 @@ static/vendor/swagger-ui%: node_modules/.package-lock.json
 	cp node_modules/swagger-ui-dist/swagger-ui$* $@
 
 clean:
-	rm -rf $(VENV) node_modules static/vendor .pytest_cache .ruff_cache
+	rm -rf $(VENV) node_modules static/vendor .pytest_cache .ruff_cache dist build

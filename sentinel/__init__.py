@@ -27,17 +27,16 @@ def create_app(config=None, plugins=None):
     settings = config_module.load(overrides=config)
     app = Flask(
         __name__,
-        template_folder=str(config_module.PROJECT_ROOT / "templates"),
-        static_folder=str(config_module.PROJECT_ROOT / "static"),
+        template_folder=str(config_module.resource_dir("templates")),
+        static_folder=str(config_module.resource_dir("static")),
     )
     configure_app(app, settings)
-    logs.configure(settings["log_level"])
+    logs.configure(settings["log_level"], settings["log_format"])
     register_state(app)
     register_extensions(app)
     register_blueprints(app)
     register_plugins(app, plugins_package.load(plugins))
     register_errorhandlers(app)
-    register_commands(app)
     app.extensions["sentinel.started_at"] = datetime.datetime.now().replace(microsecond=0)
     app.extensions["sentinel.pid"] = os.getpid()
     return app
@@ -137,9 +136,3 @@ def register_errorhandlers(app):
     from . import answers
 
     answers.register(app)
-
-
-def register_commands(app):
-    from . import cli
-
-    cli.register(app)

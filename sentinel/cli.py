@@ -1,36 +1,69 @@
-"""Command line: users, API tokens, the state schema and the worker.
+"""The `sentinel` command: serve, worker, users, tokens, migrate, check-config.
 
-Run as `python -m sentinel <command>` (or `flask --app app <command>`).
+Installed as the `sentinel` console script; `python -m sentinel` in a
+checkout. Commands that work on Sentinel's state build the application (the
+configuration read, the state database bound and migrated) before they run;
+`serve` and `check-config` do not need it.
 """
 
 import functools
+import os
 import secrets
 import sys
 
 import click
 from flask import current_app
-from flask.cli import AppGroup
 
 from . import config, state
 from .auth import accounts, sessions
 from .errors import NotFound, SentinelError
+from .version import __version__
 
-users = AppGroup("users", help="Manage the users who may sign in.")
-tokens = AppGroup("tokens", help="Manage API tokens for programs.")
-db = AppGroup("db", help="Sentinel's state database.")
+DEFAULT_APP = "sentinel:create_app_or_exit()"
 
 
-def reports_errors(command):
-    """Print a SentinelError as one line and exit 1, instead of a traceback."""
+def with_app(command):
+    """Run the command in the application's context, and print a
+    SentinelError as one line (exit 1) instead of a traceback."""
 
     @functools.wraps(command)
     def wrapper(*args, **kwargs):
-        try:
-            return command(*args, **kwargs)
-        except SentinelError as exc:
-            raise click.ClickException(exc.message) from None
+        from . import create_app_or_exit
+
+        with create_app_or_exit().app_context():
+            try:
+                return command(*args, **kwargs)
+            except SentinelError as exc:
+                raise click.ClickException(exc.message) from None
 
     return wrapper
+
+
+def load_or_exit(prepare=True):
+    """The settings, or one line naming the bad one and exit status 2."""
+    try:
+        return config.load(prepare=prepare)
+    except config.ConfigError as exc:
+        print(f"sentinel: {exc}", file=sys.stderr)
+        raise SystemExit(2) from None
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(version=__version__, prog_name="sentinel")
+def main():
+    """Sentinel, the PostgreSQL agent. Settings: /etc/sentinel/sentinel.conf
+    (SENTINEL_CONFIG) and SENTINEL_* variables; `sentinel check-config`
+    prints them."""
+
+
+@main.group()
+def users():
+    """Manage the users who may sign in."""
+
+
+@main.group()
+def tokens():
+    """Manage API tokens for programs."""
 
 
 def read_password(from_stdin):
@@ -42,7 +75,7 @@ def read_password(from_stdin):
 @users.command("create")
 @click.argument("username")
 @click.option("--password-stdin", is_flag=True, help="Read the password from stdin.")
-@reports_errors
+@with_app
 def create_user(username, password_stdin):
     """Create a user (password prompted, or read from stdin)."""
     accounts.create_user(username, read_password(password_stdin))
@@ -50,6 +83,7 @@ def create_user(username, password_stdin):
 
 
 @users.command("list")
+@with_app
 def list_users():
     """List users with their creation date."""
     for user in accounts.list_users():
@@ -58,7 +92,7 @@ def list_users():
 
 @users.command("delete")
 @click.argument("username")
-@reports_errors
+@with_app
 def delete_user(username):
     """Delete a user, with their sessions and tokens."""
     accounts.delete_user(username)
@@ -68,7 +102,7 @@ def delete_user(username):
 @users.command("passwd")
 @click.argument("username")
 @click.option("--password-stdin", is_flag=True, help="Read the password from stdin.")
-@reports_errors
+@with_app
 def change_password(username, password_stdin):
     """Set a user's password."""
     accounts.set_password(username, read_password(password_stdin))
@@ -76,7 +110,7 @@ def change_password(username, password_stdin):
 
 
 @users.command("ensure-admin")
-@reports_errors
+@with_app
 def ensure_admin():
     """Make sure the user `admin` exists.
 
@@ -97,13 +131,13 @@ def ensure_admin():
         accounts.set_password("admin", password)
         click.echo("user admin, password: the one in SENTINEL_ADMIN_PASSWORD")
     else:
-        click.echo("user admin, password unchanged (python -m sentinel users passwd admin)")
+        click.echo("user admin, password unchanged (sentinel users passwd admin)")
 
 
 @tokens.command("create")
 @click.argument("username")
 @click.argument("name")
-@reports_errors
+@with_app
 def create_token(username, name):
     """Create an API token NAME for USERNAME and print it (shown only once)."""
     token = sessions.create_token(accounts.get_user(username), name)
@@ -111,6 +145,7 @@ def create_token(username, name):
 
 
 @tokens.command("list")
+@with_app
 def list_tokens():
     """List API tokens (never their values)."""
     for token in sessions.list_tokens():
@@ -121,52 +156,57 @@ def list_tokens():
 @tokens.command("revoke")
 @click.argument("username")
 @click.argument("name")
-@reports_errors
+@with_app
 def revoke_token(username, name):
     """Revoke USERNAME's API token NAME."""
     sessions.revoke_token(accounts.get_user(username), name)
     click.echo(f"Token {name} of {username} revoked.")
 
 
-@db.command("upgrade")
-def upgrade():
-    """Apply pending migrations (every process also does this when it starts)."""
-    settings = current_app.config["SENTINEL"]
-    applied = state.migrate(state.database.obj, settings["state_dir"])
-    click.echo(f"Applied: {', '.join(applied)}" if applied else "The schema is up to date.")
-
-
-@db.command("status")
-def status():
-    """Show the migrations and when each was applied."""
+@main.command()
+@click.option("--status", "show", is_flag=True, help="Only show each migration and when it ran.")
+@with_app
+def migrate(show):
+    """Bring the state schema up to date (every process also does when it starts)."""
+    if not show:
+        applied = state.migrate(state.database.obj, current_app.config["SENTINEL"]["state_dir"])
+        click.echo(f"Applied: {', '.join(applied)}" if applied else "The schema is up to date.")
     with state.database.connection_context():
         for migration in state.runner(state.database.obj).status():
             applied = f"{migration.applied:%Y-%m-%d %H:%M:%S}" if migration.applied else "pending"
             click.echo(f"{migration.name}\t{applied}")
 
 
-@click.command("worker")
+@main.command()
 @click.option("--cron/--no-cron", default=True, help="Also run the periodic-job scheduler.")
 @click.option("--burst", is_flag=True, help="Stop once the queue is empty (for tests).")
-def worker_command(cron, burst):
-    """Run the RQ worker for maintenance and collection jobs."""
-    from . import worker
+@with_app
+def worker(cron, burst):
+    """Run the job worker: maintenance and collection jobs."""
+    from . import worker as worker_module
 
-    worker.run(current_app._get_current_object(), with_cron=cron, burst=burst)
+    worker_module.run(current_app._get_current_object(), with_cron=cron, burst=burst)
 
 
-@click.command("check-config")
+@main.command()
+@click.option("--app", "target", default=DEFAULT_APP, help="The WSGI application to serve.")
+def serve(target):
+    """Run the web service: gunicorn, configured from Sentinel's settings."""
+    load_or_exit()
+    # gunicorn takes over this process: systemd sees its master as the service.
+    argv = [sys.executable, "-m", "gunicorn", "-c", "python:sentinel.gunicorn_conf", target]
+    os.execv(sys.executable, argv)
+
+
+@main.command("check-config")
 def check_config():
-    """Print the effective settings, secrets masked."""
-    settings = current_app.config["SENTINEL"]
+    """Print the effective settings (secrets masked) and what is wrong with them.
+
+    Nothing is created: the state directory may not exist yet (systemd
+    creates it when the service starts)."""
+    settings = load_or_exit(prepare=False)
     click.echo(f"# {settings['config_file']}")
-    for setting in config.SETTINGS:
-        value = settings[setting.name]
-        if setting.name in ("secret_key", "admin_password", "agent_key") and value:
-            value = "********"
-        click.echo(f"{setting.env}={value}")
-
-
-def register(app):
-    for command in (users, tokens, db, worker_command, check_config):
-        app.cli.add_command(command)
+    for name, value in config.printable(settings).items():
+        click.echo(f"{config.BY_NAME[name].env}={value}")
+    for warning in settings["warnings"]:
+        click.echo(f"# warning: {warning}")

@@ -18,8 +18,20 @@ from urllib.parse import urlsplit
 
 import psycopg2.extensions
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
+PACKAGE_DIR = Path(__file__).resolve().parent
+# A checkout (wsgi.py beside the package) keeps its state in var/; an
+# installed Sentinel in /var/lib/sentinel, where systemd creates it.
+IN_CHECKOUT = (PACKAGE_DIR.parent / "wsgi.py").exists()
+DEFAULT_STATE_DIR = str(PACKAGE_DIR.parent / "var") if IN_CHECKOUT else "/var/lib/sentinel"
 DEFAULT_CONFIG_FILE = "/etc/sentinel/sentinel.conf"
+
+
+def resource_dir(name):
+    """templates/ or static/: inside the installed package, or beside it in a checkout."""
+    packaged = PACKAGE_DIR / name
+    return packaged if packaged.is_dir() else PACKAGE_DIR.parent / name
+
+
 ENV_PREFIX = "SENTINEL_"
 
 
@@ -118,6 +130,20 @@ def _database_url(value):
     return text
 
 
+def _tls_mode(value):
+    text = _text(value).strip().lower()
+    if text not in ("", "self-signed"):
+        raise ValueError(f"expected self-signed (or nothing), got {value!r}")
+    return text
+
+
+def _log_format(value):
+    text = _text(value).strip().lower()
+    if text not in ("text", "json"):
+        raise ValueError(f"expected text or json, got {value!r}")
+    return text
+
+
 def _log_level(value):
     level = _text(value).upper()
     if level not in ("DEBUG", "INFO", "WARNING", "ERROR"):
@@ -132,7 +158,7 @@ SETTINGS = (
     Setting("pg_ctl_timeout", 60, _integer(1, 600), "s for pg_ctl and for a start"),
     Setting("redis_url", "redis://127.0.0.1:6379/0", _redis_url, "Redis for RQ"),
     Setting("database", "", _database_url, "Sentinel's own state (default SQLite)"),
-    Setting("state_dir", str(PROJECT_ROOT / "var"), _text, "state directory"),
+    Setting("state_dir", DEFAULT_STATE_DIR, _text, "state directory"),
     Setting("bind", "127.0.0.1:2345", _bind, "HOST:PORT gunicorn listens on"),
     Setting("secret_key", "", _text, "signs cookies; generated when empty"),
     Setting("admin_password", "", _text, "password of 'admin' for make run"),
@@ -147,9 +173,13 @@ SETTINGS = (
     Setting("login_max_failures_per_address", 20, _integer(1), "per client"),
     Setting("login_failure_window", 300, _integer(10), "seconds"),
     Setting("max_body_size", 1024 * 1024, _integer(1024), "bytes"),
-    Setting("cookie_secure", False, _boolean, "send cookies over HTTPS only"),
+    Setting("tls_cert", "", _text, "PEM certificate (chain) to serve HTTPS with"),
+    Setting("tls_key", "", _text, "PEM private key of tls_cert"),
+    Setting("tls", "", _tls_mode, "self-signed: make a certificate in the state dir"),
+    Setting("cookie_secure", False, _boolean, "send cookies over HTTPS only (on with TLS)"),
     Setting("trusted_proxies", 0, _integer(0, 5), "reverse proxies in front"),
     Setting("log_level", "INFO", _log_level, "DEBUG, INFO, WARNING, ERROR"),
+    Setting("log_format", "text", _log_format, "text (key=value) or json (one object a line)"),
     Setting("access_log", False, _boolean, "log every HTTP request"),
     Setting("dashboard_interval", 2, _integer(1, 3600), "s between dashboard samples"),
     Setting("dashboard_history", 150, _integer(1, 10000), "dashboard samples kept"),
@@ -180,8 +210,12 @@ def _read_file(path):
     return data
 
 
-def load(environ=None, overrides=None):
-    """Settings as a dict keyed by setting name: defaults < file < env < overrides."""
+def load(environ=None, overrides=None, prepare=True):
+    """Settings as a dict keyed by setting name: defaults < file < env < overrides.
+
+    With prepare (what a running Sentinel needs), the state directory and the
+    secret key in it are created when missing; without, nothing is written
+    and what is missing is said in `warnings`."""
     environ = os.environ if environ is None else environ
     path = config_path(environ)
     from_file = _read_file(path)
@@ -201,27 +235,86 @@ def load(environ=None, overrides=None):
             values[setting.name] = setting.parse(raw)
         except ValueError as exc:
             raise ConfigError(f"{origin}: {exc}") from None
-    return _derive(values)
+    return _derive(values, prepare)
 
 
-def _derive(values):
+def _derive(values, prepare):
     """Fill the settings whose default depends on others, and check the state dir."""
+    values["warnings"] = warnings = []
     state_dir = Path(values["state_dir"])
-    try:
-        state_dir.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        reason = f"cannot create {state_dir}: {exc.strerror}"
-        raise ConfigError(f"SENTINEL_STATE_DIR: {reason}") from None
-    if not os.access(state_dir, os.W_OK):
-        raise ConfigError(f"SENTINEL_STATE_DIR: {state_dir} is not writable")
+    if prepare:
+        try:
+            state_dir.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            reason = f"cannot create {state_dir}: {exc.strerror}"
+            raise ConfigError(f"SENTINEL_STATE_DIR: {reason}") from None
+    if not state_dir.is_dir():
+        warnings.append(f"{state_dir} does not exist yet (systemd's StateDirectory= makes it)")
+    elif not os.access(state_dir, os.W_OK):
+        if prepare:
+            raise ConfigError(f"SENTINEL_STATE_DIR: {state_dir} is not writable")
+        warnings.append(f"{state_dir} is not writable by this user")
     values["state_dir"] = str(state_dir)
     if not values["database"]:
         values["database"] = f"sqlite:///{state_dir / 'sentinel.db'}"
     if not values["hostname"]:
         values["hostname"] = socket.getfqdn()
-    if not values["secret_key"]:
+        if "." not in values["hostname"]:
+            warnings.append(
+                f"the host's name {values['hostname']!r} has no domain: two Sentinels both"
+                " answering it merge into one instance in the temBoard UI; set"
+                " SENTINEL_HOSTNAME to a name of this host that is unique"
+            )
+    if not values["secret_key"] and prepare:
         values["secret_key"] = _stored_secret_key(state_dir / "secret_key")
+    _derive_tls(values, state_dir)
     return values
+
+
+def _derive_tls(values, state_dir):
+    """HTTPS: a certificate and key given, or made once in the state dir."""
+    if values["tls"] == "self-signed" and not values["tls_cert"]:
+        values["tls_cert"] = str(state_dir / "tls" / "cert.pem")
+        values["tls_key"] = str(state_dir / "tls" / "key.pem")
+    elif bool(values["tls_cert"]) != bool(values["tls_key"]):
+        missing = "SENTINEL_TLS_KEY" if values["tls_cert"] else "SENTINEL_TLS_CERT"
+        raise ConfigError(f"{missing}: HTTPS needs both a certificate and its key")
+    elif values["tls_cert"]:
+        for name in ("tls_cert", "tls_key"):
+            if not os.access(values[name], os.R_OK):
+                raise ConfigError(f"SENTINEL_{name.upper()}: cannot read {values[name]}")
+    values["https"] = bool(values["tls_cert"])
+    values["cookie_secure"] = values["cookie_secure"] or values["https"]
+
+
+SECRETS = ("secret_key", "admin_password", "agent_key")
+
+
+def without_password(url_or_dsn):
+    """A connection string or URL fit to print: its password left out."""
+    if "://" in url_or_dsn:
+        parts = urlsplit(url_or_dsn)
+        if parts.password is None:
+            return url_or_dsn
+        netloc = parts.netloc.rsplit("@", 1)[1]
+        user = f"{parts.username}:***@" if parts.username else ":***@"
+        return parts._replace(netloc=user + netloc).geturl()
+    params = psycopg2.extensions.parse_dsn(url_or_dsn)
+    params.pop("password", None)
+    return psycopg2.extensions.make_dsn(**params)
+
+
+def printable(settings):
+    """{setting: value} with secrets masked and passwords left out of URLs."""
+    shown = {}
+    for setting in SETTINGS:
+        value = settings[setting.name]
+        if setting.name in SECRETS and value:
+            value = "********"
+        elif setting.name in ("pg_dsn", "redis_url", "database") and value:
+            value = without_password(value)
+        shown[setting.name] = value
+    return shown
 
 
 def _stored_secret_key(path):

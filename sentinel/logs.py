@@ -1,16 +1,81 @@
-"""Logging set-up: key=value lines on stderr, for journald."""
+"""Logging: key=value lines on stderr for journald, or one JSON object a line
+for log shippers (SENTINEL_LOG_FORMAT=json).
 
+INFO is what an operator needs: starts and stops, the configuration in use,
+changes made through the API, failed logins, failed jobs, dependencies lost
+and back. What repeats with every request or every collector tick is DEBUG,
+and the job queue's own per-job lines are shown at DEBUG only.
+"""
+
+import json
 import logging
 import sys
 
-FORMAT = "%(asctime)s level=%(levelname)s logger=%(name)s %(message)s"
+TEXT_FORMAT = "%(asctime)s level=%(levelname)s logger=%(name)s %(message)s"
+# Libraries whose INFO lines repeat for every job or every request.
+CHATTY = ("rq.worker", "rq.job", "rq.scheduler", "rq.cron", "peewee")
 
 
-def configure(level):
+class JsonFormatter(logging.Formatter):
+    """One JSON object per record: time, level, logger, message (and exception)."""
+
+    def format(self, record):
+        entry = {
+            "time": self.formatTime(record, "%Y-%m-%dT%H:%M:%S%z"),
+            "level": record.levelname,
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        if record.exc_info:
+            entry["exception"] = self.formatException(record.exc_info)
+        return json.dumps(entry)
+
+
+def formatter(log_format):
+    return JsonFormatter() if log_format == "json" else logging.Formatter(TEXT_FORMAT)
+
+
+def quiet_level(level):
+    """The level for the chatty libraries: theirs at DEBUG, warnings otherwise."""
+    return "DEBUG" if level == "DEBUG" else "WARNING"
+
+
+def configure(level, log_format="text"):
     root = logging.getLogger()
     root.setLevel(level)
-    if not any(getattr(handler, "sentinel", False) for handler in root.handlers):
+    ours = [handler for handler in root.handlers if getattr(handler, "sentinel", False)]
+    if not ours:
         handler = logging.StreamHandler(sys.stderr)
-        handler.setFormatter(logging.Formatter(FORMAT))
         handler.sentinel = True
         root.addHandler(handler)
+        ours = [handler]
+    for handler in ours:
+        handler.setFormatter(formatter(log_format))
+    for name in CHATTY:
+        logging.getLogger(name).setLevel(quiet_level(level))
+
+
+def gunicorn_logconfig(level, log_format):
+    """gunicorn's logging in the same format as Sentinel's, on stderr."""
+    if log_format == "json":
+        sentinel_format = {"()": "sentinel.logs.JsonFormatter"}
+    else:
+        sentinel_format = {"format": TEXT_FORMAT}
+    return {
+        "version": 1,
+        "disable_existing_loggers": False,
+        "formatters": {"sentinel": sentinel_format},
+        "handlers": {
+            "stderr": {
+                "class": "logging.StreamHandler",
+                "formatter": "sentinel",
+                "stream": "ext://sys.stderr",
+            }
+        },
+        # Sentinel's own handler goes on the root logger when the app is built.
+        "root": {"level": level, "handlers": []},
+        "loggers": {
+            "gunicorn.error": {"level": level, "handlers": ["stderr"], "propagate": False},
+            "gunicorn.access": {"level": "INFO", "handlers": ["stderr"], "propagate": False},
+        },
+    }

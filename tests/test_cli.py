@@ -102,10 +102,33 @@ def test_ensure_admin_takes_the_configured_password(sentinel, settings):
     assert login(settings, "admin", "admin-pass-1").status_code == 200
 
 
-def test_db_status_lists_applied_migrations(sentinel):
-    assert sentinel("db", "upgrade").stdout.strip() == "The schema is up to date."
-    status = sentinel("db", "status").stdout
+def test_migrate_says_the_schema_is_up_to_date_and_lists_migrations(sentinel):
+    lines = sentinel("migrate").stdout.splitlines()
+    assert lines[0] == "The schema is up to date."
+    assert lines[1].startswith("0001_initial\t20")
+    status = sentinel("migrate", "--status").stdout
     assert status.startswith("0001_initial\t20")
+
+
+def test_check_config_creates_nothing_and_says_what_is_missing(sentinel, tmp_path):
+    state_dir = tmp_path / "not-yet"
+    result = sentinel("check-config", extra_env={"SENTINEL_STATE_DIR": str(state_dir)})
+    assert result.returncode == 0, result.stderr
+    assert not state_dir.exists()
+    assert f"# warning: {state_dir} does not exist yet" in result.stdout
+
+
+def test_check_config_hides_the_passwords_of_connection_strings(sentinel):
+    result = sentinel(
+        "check-config",
+        extra_env={
+            "SENTINEL_PG_DSN": "host=127.0.0.1 user=postgres password=dsn-secret",
+            "SENTINEL_REDIS_URL": "redis://:redis-secret@127.0.0.1:6379/0",
+        },
+    )
+    assert result.returncode == 0, result.stderr
+    assert "dsn-secret" not in result.stdout and "redis-secret" not in result.stdout
+    assert "SENTINEL_REDIS_URL=redis://:***@127.0.0.1:6379/0" in result.stdout
 
 
 def test_check_config_masks_secrets(sentinel):

@@ -103,9 +103,8 @@ def run(command, env):
     ],
 )
 def test_the_service_refuses_to_start_with_one_line(tmp_path, env, setting):
-    gunicorn = str(Path(sys.executable).with_name("gunicorn"))
     result = run(
-        [gunicorn, "-c", "gunicorn.conf.py", "wsgi:app"],
+        [sys.executable, "-m", "sentinel", "serve"],
         {"SENTINEL_STATE_DIR": str(tmp_path), **env},
     )
     assert result.returncode != 0

@@ -13,6 +13,7 @@ import secrets
 import shutil
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import tempfile
@@ -322,30 +323,44 @@ class Service:
     `log` is a path to append gunicorn's output to (None: our own stdout).
     """
 
-    def __init__(self, env, log=None, app="wsgi:app", cwd=None):
-        from ..config import PROJECT_ROOT
-
+    def __init__(self, env, log=None, app="sentinel:create_app_or_exit()", cwd=None):
         self.env = dict(env)
         self.env.setdefault("SENTINEL_BIND", f"127.0.0.1:{free_port()}")
         self.port = int(self.env["SENTINEL_BIND"].rsplit(":", 1)[1])
-        self.url = f"http://127.0.0.1:{self.port}"
+        https = self.env.get("SENTINEL_TLS") or self.env.get("SENTINEL_TLS_CERT")
+        self.url = f"{'https' if https else 'http'}://127.0.0.1:{self.port}"
         self.log_path = Path(log) if log else None
         self.app = app
-        self.cwd = cwd or PROJECT_ROOT
+        # The checkout, where a test or bench application module lives.
+        self.cwd = cwd or Path(__file__).resolve().parents[2]
         self.process = None
         self._log = None
 
     def spawn(self):
-        gunicorn = str(Path(sys.executable).with_name("gunicorn"))
         self._log = open(self.log_path, "ab") if self.log_path else None  # noqa: SIM115
         self.process = subprocess.Popen(
-            [gunicorn, "-c", "gunicorn.conf.py", self.app],
+            [sys.executable, "-m", "sentinel", "serve", "--app", self.app],
             cwd=self.cwd,
             env=self.env,
             stdout=self._log,
             stderr=self._log,
         )
         return self.process
+
+    @property
+    def certificate(self):
+        """The PEM certificate Sentinel serves HTTPS with, or None."""
+        if self.env.get("SENTINEL_TLS_CERT"):
+            return self.env["SENTINEL_TLS_CERT"]
+        if self.env.get("SENTINEL_TLS") == "self-signed":
+            return str(Path(self.env["SENTINEL_STATE_DIR"]) / "tls" / "cert.pem")
+        return None
+
+    def ssl_context(self):
+        """A context trusting exactly the service's certificate (None over HTTP)."""
+        if self.certificate is None:
+            return None
+        return ssl.create_default_context(cafile=self.certificate)
 
     def wait_ready(self, timeout=60, others=()):
         """True once /status answers 200; False if a process dies or time runs out."""
@@ -354,7 +369,9 @@ class Service:
             if any(process.poll() is not None for process in (self.process, *others)):
                 return False
             try:
-                with urllib.request.urlopen(self.url + "/status", timeout=1) as answer:
+                context = self.ssl_context()
+                url = self.url + "/status"
+                with urllib.request.urlopen(url, timeout=1, context=context) as answer:
                     if answer.status == 200:
                         return True
             except OSError:

@@ -1,12 +1,14 @@
-"""Gunicorn settings for Sentinel (`gunicorn -c gunicorn.conf.py wsgi:app`).
+"""Gunicorn's settings for `sentinel serve`, from Sentinel's own configuration.
 
-The listening address comes from Sentinel's own configuration (SENTINEL_BIND),
-so a bad configuration stops gunicorn here with one line naming the setting.
+`sentinel serve` runs `gunicorn -c python:sentinel.gunicorn_conf`, so a bad
+configuration stops gunicorn here with one line naming the setting.
 """
 
 import sys
 
 from sentinel import config as _config
+from sentinel import logs as _logs
+from sentinel import tls as _tls
 
 try:
     _settings = _config.load()
@@ -15,6 +17,14 @@ except _config.ConfigError as exc:
     sys.exit(2)
 
 bind = _settings["bind"]
+
+# HTTPS served by gunicorn itself (the temBoard UI calls its agents over
+# https:// only), HTTP/1.1 keep-alive kept.
+if _settings["https"]:
+    if _settings["tls"] == "self-signed":
+        _tls.ensure_self_signed(_settings["tls_cert"], _settings["tls_key"], _settings["hostname"])
+    certfile = _settings["tls_cert"]
+    keyfile = _settings["tls_key"]
 
 # Two processes, so one busy or restarting worker never stalls the API, with a
 # few threads each: most of a request's time is spent waiting on PostgreSQL or
@@ -37,12 +47,14 @@ graceful_timeout = 30
 # Keep-alive lets API clients reuse one connection for many calls.
 keepalive = 5
 
-# Errors on stderr for journald. The access log is off unless SENTINEL_ACCESS_LOG
-# is set: dashboards poll every few seconds (tens of thousands of lines a day),
-# each line costs ~0.15 ms of the request, and every change an API call makes
-# is in Sentinel's notifications already.
+# Errors on stderr for journald, in Sentinel's format. The access log is off
+# unless SENTINEL_ACCESS_LOG is set: dashboards poll every few seconds (tens
+# of thousands of lines a day), and every change an API call makes is logged
+# by Sentinel itself.
 accesslog = "-" if _settings["access_log"] else None
 errorlog = "-"
+loglevel = _settings["log_level"].lower()
+logconfig_dict = _logs.gunicorn_logconfig(_settings["log_level"], _settings["log_format"])
 access_log_format = 'remote=%(h)s method=%(m)s path="%(U)s" status=%(s)s bytes=%(B)s ms=%(M)s'
 proc_name = "sentinel"
 # gunicornc's control socket, one per instance (so templated units don't collide).
