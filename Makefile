@@ -18,8 +18,9 @@ VENDOR := static/vendor/pico.min.css static/vendor/uPlot.iife.min.js static/vend
 run: install-run
 	$(PY) -m sentinel.dev.supervisor
 
+# Two processes, each taking whole test files (a module's servers stay its own).
 test: install-test lint
-	$(PY) -m pytest
+	$(PY) -m pytest -n 2 --dist loadfile
 
 bench: install-test
 	$(PY) bench/run.py
@@ -50,7 +51,7 @@ install-test: system-test $(VENV)/.dev assets
 system-run:
 	@sh bin/system-deps redis-server npm
 system-test:
-	@sh bin/system-deps redis-server npm chromium systemd
+	@sh bin/system-deps redis-server npm chromium systemd systemd-container debootstrap
 
 $(VENV)/.runtime: requirements.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)

@@ -210,6 +210,13 @@ def _read_file(path):
     return data
 
 
+def explicitly_set(name, environ=None):
+    """Whether the setting `name` comes from the environment or the file, not
+    from its default."""
+    environ = os.environ if environ is None else environ
+    return BY_NAME[name].env in environ or name in _read_file(config_path(environ))
+
+
 def load(environ=None, overrides=None, prepare=True):
     """Settings as a dict keyed by setting name: defaults < file < env < overrides.
 

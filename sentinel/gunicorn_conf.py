@@ -4,11 +4,13 @@
 configuration stops gunicorn here with one line naming the setting.
 """
 
+import logging as _logging
 import sys
 
 from sentinel import config as _config
 from sentinel import logs as _logs
 from sentinel import tls as _tls
+from sentinel import version as _version
 
 try:
     _settings = _config.load()
@@ -54,8 +56,36 @@ keepalive = 5
 accesslog = "-" if _settings["access_log"] else None
 errorlog = "-"
 loglevel = _settings["log_level"].lower()
-logconfig_dict = _logs.gunicorn_logconfig(_settings["log_level"], _settings["log_format"])
+logconfig_dict = _logs.gunicorn_logconfig(
+    _settings["log_level"], _settings["log_format"], _settings["access_log"]
+)
 access_log_format = 'remote=%(h)s method=%(m)s path="%(U)s" status=%(s)s bytes=%(B)s ms=%(M)s'
 proc_name = "sentinel"
 # gunicornc's control socket, one per instance (so templated units don't collide).
 control_socket = f"{_settings['state_dir']}/gunicorn.ctl"
+
+
+def when_ready(server):
+    """Once listening: what runs, where, and with which settings (no secrets)."""
+    log = _logging.getLogger("sentinel")
+    shown = _config.printable(_settings)
+    log.info(
+        "event=service_started version=%s pid=%s bind=%s https=%s hostname=%s pg=%s"
+        " redis=%s state=%s",
+        _version.__version__,
+        server.pid,
+        bind,
+        _settings["https"],
+        _settings["hostname"],
+        shown["pg_dsn"] or "(libpq defaults)",
+        shown["redis_url"],
+        shown["database"],
+    )
+    if _settings["tls"] == "self-signed":
+        log.info("event=tls_certificate sha256=%s", _tls.fingerprint(_settings["tls_cert"]))
+    for warning in _settings["warnings"]:
+        log.warning("event=configuration_warning message=%r", warning)
+
+
+def on_exit(server):
+    _logging.getLogger("sentinel").info("event=service_stopped pid=%s", server.pid)

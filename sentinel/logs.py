@@ -55,7 +55,7 @@ def configure(level, log_format="text"):
         logging.getLogger(name).setLevel(quiet_level(level))
 
 
-def gunicorn_logconfig(level, log_format):
+def gunicorn_logconfig(level, log_format, access_log=False):
     """gunicorn's logging in the same format as Sentinel's, on stderr."""
     if log_format == "json":
         sentinel_format = {"()": "sentinel.logs.JsonFormatter"}
@@ -76,6 +76,10 @@ def gunicorn_logconfig(level, log_format):
         "root": {"level": level, "handlers": []},
         "loggers": {
             "gunicorn.error": {"level": level, "handlers": ["stderr"], "propagate": False},
-            "gunicorn.access": {"level": "INFO", "handlers": ["stderr"], "propagate": False},
+            "gunicorn.access": {
+                "level": "INFO" if access_log else "WARNING",
+                "handlers": ["stderr"],
+                "propagate": False,
+            },
         },
     }

@@ -325,7 +325,7 @@ class Postgres:
                 return work(Connection(raw))
             except (psycopg2.OperationalError, psycopg2.InterfaceError) as exc:
                 if raw.closed and reused and attempt == 1:
-                    logger.info("event=stale_connection_replaced")
+                    logger.debug("event=stale_connection_replaced")
                     continue
                 raise _translated(exc, raw) or exc from None
             finally:

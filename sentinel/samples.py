@@ -46,6 +46,7 @@ class SampleStore:
             except redis.RedisError as exc:
                 self._failed(exc)
             else:
+                self._succeeded()
                 return json.loads(raw) if raw else None
         with self._lock:
             return self._local.get(name)
@@ -61,9 +62,11 @@ class SampleStore:
         if self._redis_usable():
             try:
                 self.connection.set(PREFIX + name, json.dumps(current), ex=self.ttl)
-                return
             except redis.RedisError as exc:
                 self._failed(exc)
+            else:
+                self._succeeded()
+                return
         with self._lock:
             self._local[name] = current
 
@@ -77,6 +80,7 @@ class SampleStore:
             except redis.RedisError as exc:
                 self._failed(exc)
             else:
+                self._succeeded()
                 return json.loads(raw) if raw else None
         with self._lock:
             previous, self._local[name] = self._local.get(name), current
@@ -86,5 +90,11 @@ class SampleStore:
         return time.monotonic() >= self._retry_at
 
     def _failed(self, exc):
-        logger.warning("event=samples_fallback retry_in=%ss error=%s", RETRY_AFTER, exc)
+        if not self._retry_at:
+            logger.warning("event=redis_unavailable process=web samples=local error=%s", exc)
         self._retry_at = time.monotonic() + RETRY_AFTER
+
+    def _succeeded(self):
+        if self._retry_at:
+            logger.info("event=redis_back process=web")
+            self._retry_at = 0.0

@@ -3,6 +3,10 @@
 Any number of workers may run against one Redis; the cron scheduler runs in
 only one of them at a time, the one holding a lock in Redis. If that worker
 dies, its lock expires and another worker's scheduler takes over.
+
+Both outlive a Redis outage: the worker waits for Redis to come back (saying
+so once, and once when it is back) and carries on, and the scheduler
+competes for the lock again, so periodic collection restarts by itself.
 """
 
 import logging
@@ -15,8 +19,9 @@ import time
 import redis
 from rq import SimpleWorker
 from rq.cron import CronScheduler
+from rq.exceptions import StopRequested
 
-from . import jobs
+from . import jobs, logs
 from .extensions import connect_redis
 
 logger = logging.getLogger(__name__)
@@ -24,6 +29,41 @@ logger = logging.getLogger(__name__)
 CRON_LOCK = "sentinel:cron:leader"
 LOCK_TTL = 30  # seconds a dead leader keeps the lock
 RENEW_EVERY = 10
+REDIS_RETRY = 2  # seconds between two looks at a Redis that is down
+
+
+class RedisOutage:
+    """Says once that Redis went away and once that it is back, however many
+    times the code waiting for it fails in between."""
+
+    def __init__(self, where):
+        self.where = where
+        self.down = False
+
+    def lost(self, exc):
+        if not self.down:
+            logger.warning("event=redis_unavailable process=%s error=%s", self.where, exc)
+            self.down = True
+
+    def back(self):
+        if self.down:
+            logger.info("event=redis_back process=%s", self.where)
+            self.down = False
+
+
+class RetryChatter(logging.Filter):
+    """Drops RQ's own line for each of its retries while Redis is down: the
+    outage is said once by `outage` instead."""
+
+    def __init__(self, outage):
+        super().__init__()
+        self.outage = outage
+
+    def filter(self, record):
+        if "could not connect to Redis instance" in str(record.msg):
+            self.outage.lost(record.args[1] if len(record.args) > 1 else "")
+            return False
+        return True
 
 
 class SentinelWorker(SimpleWorker):
@@ -36,16 +76,34 @@ class SentinelWorker(SimpleWorker):
     and its job is marked failed by RQ.
     """
 
+    # RQ waits up to a minute between two tries to reach Redis; collection
+    # should restart within seconds of Redis coming back.
+    max_connection_wait_time = 5.0
 
-def _hold_leadership(connection, token, lost, worker_pid):
+    def __init__(self, *args, outage, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.outage = outage
+        self.stopping = False
+
+    def request_stop(self, signum, frame):
+        self.stopping = True
+        super().request_stop(signum, frame)
+
+    def heartbeat(self, *args, **kwargs):
+        # Called once Redis answered again after a wait.
+        super().heartbeat(*args, **kwargs)
+        self.outage.back()
+
+
+def _hold_leadership(connection, token, lost, finished, worker_pid):
     """Renew the lock until it is lost or the worker is gone, then stop the
-    scheduler of this process (CronScheduler stops on SIGTERM)."""
+    scheduler of this process (CronScheduler stops on SIGTERM); or until the
+    scheduler has `finished` by itself."""
     renew = connection.register_script(
         "if redis.call('get', KEYS[1]) == ARGV[1] then "
         "return redis.call('expire', KEYS[1], ARGV[2]) else return 0 end"
     )
-    while True:
-        time.sleep(RENEW_EVERY)
+    while not finished.wait(RENEW_EVERY):
         if os.getppid() != worker_pid:
             logger.warning("event=cron_worker_gone")
             os.kill(os.getpid(), signal.SIGTERM)
@@ -53,10 +111,10 @@ def _hold_leadership(connection, token, lost, worker_pid):
         try:
             held = renew(keys=[CRON_LOCK], args=[token, LOCK_TTL])
         except redis.RedisError as exc:
-            logger.warning("event=cron_lock_renewal_failed error=%s", exc)
+            logger.info("event=cron_lock_renewal_failed error=%s", exc)
             held = 0
         if not held:
-            logger.warning("event=cron_leadership_lost")
+            logger.info("event=cron_leadership_lost")
             lost.set()
             os.kill(os.getpid(), signal.SIGTERM)
             return
@@ -65,14 +123,18 @@ def _hold_leadership(connection, token, lost, worker_pid):
 def run_cron(settings, plugins, token, worker_pid):
     """Wait to be the leader, then run the cron scheduler while leading."""
     connection = connect_redis(settings["redis_url"])
+    outage = RedisOutage("cron")
     standing_by = False
     while os.getppid() == worker_pid:
         try:
             leading = connection.set(CRON_LOCK, token, nx=True, ex=LOCK_TTL)
+            # Still ours from before an outage: lead again without waiting for it to expire.
+            leading = leading or connection.get(CRON_LOCK) == token.encode()
         except redis.RedisError as exc:
-            logger.warning("event=cron_waiting_for_redis error=%s", exc)
+            outage.lost(exc)
             leading = False
         else:
+            outage.back()
             if not leading and not standing_by:
                 logger.info("event=cron_standby token=%s", token)
                 standing_by = True
@@ -81,16 +143,23 @@ def run_cron(settings, plugins, token, worker_pid):
             continue
         standing_by = False
         logger.info("event=cron_leader token=%s", token)
-        lost = threading.Event()
+        lost, finished = threading.Event(), threading.Event()
         threading.Thread(
-            target=_hold_leadership, args=(connection, token, lost, worker_pid), daemon=True
+            target=_hold_leadership,
+            args=(connection, token, lost, finished, worker_pid),
+            daemon=True,
         ).start()
-        scheduler = CronScheduler(connection=connection)
-        jobs.register_periodic(scheduler, settings, plugins)
-        scheduler.start()
-        if not lost.is_set():
+        try:
+            scheduler = CronScheduler(connection=connection)
+            jobs.register_periodic(scheduler, settings, plugins)
+            scheduler.start()
+        except redis.RedisError as exc:
+            outage.lost(exc)
+        finally:
+            finished.set()
+        if not lost.is_set() and not outage.down:
             return  # asked to stop from outside: give the lock up at once
-        # Lost the lock (Redis outage or a long pause): compete for it again.
+        # Lost the lock or Redis (an outage, a long pause): compete for it again.
 
 
 def release_cron_lock(connection, token):
@@ -102,8 +171,13 @@ def release_cron_lock(connection, token):
 
 
 def run(app, with_cron=True, burst=False):
-    """Work Sentinel's queue until stopped; with_cron also runs the scheduler."""
+    """Work Sentinel's queue until stopped; with_cron also runs the scheduler.
+
+    While Redis is down the worker waits for it, then starts working again;
+    a stop asked meanwhile (SIGTERM, Ctrl-C) ends it at once, cleanly."""
     settings = app.config["SENTINEL"]
+    outage = RedisOutage("worker")
+    logging.getLogger("rq.worker").addFilter(RetryChatter(outage))
     cron = None
     if with_cron and not burst:
         cron = multiprocessing.get_context("fork").Process(
@@ -113,19 +187,47 @@ def run(app, with_cron=True, burst=False):
             daemon=True,
         )
         cron.start()
+    logger.info("event=worker_started pid=%s scheduler=%s", os.getpid(), cron is not None)
     try:
         with app.app_context():
-            worker = SentinelWorker([jobs.QUEUE], connection=app.extensions["sentinel.redis"])
-            worker.work(burst=burst, with_scheduler=True, logging_level=settings["log_level"])
+            _work(app.extensions["sentinel.redis"], outage, settings, burst)
     finally:
         if cron is not None and cron.is_alive():
             cron.terminate()
             cron.join(10)
+        logger.info("event=worker_stopped pid=%s", os.getpid())
+
+
+def _work(connection, outage, settings, burst):
+    """RQ's work loop, started again each time Redis goes away under it.
+
+    RQ's own signal handlers stay in place: a stop while waiting for Redis
+    raises StopRequested here, as it does in RQ's loop."""
+    while True:
+        worker = SentinelWorker([jobs.QUEUE], connection=connection, outage=outage)
+        try:
+            worker.work(burst=burst, logging_level=logs.quiet_level(settings["log_level"]))
+            return
+        except redis.RedisError as exc:
+            if worker.stopping:
+                return
+            outage.lost(exc)
+        try:
+            time.sleep(REDIS_RETRY)
+        except (StopRequested, KeyboardInterrupt):
+            return
 
 
 def _cron_process(settings, plugins, worker_pid):
+    # Ctrl-C reaches the whole process group: the worker stops this process
+    # (SIGTERM) on its way out, after the job in hand.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     token = f"{os.uname().nodename}:{os.getpid()}"
     try:
         run_cron(settings, plugins, token, worker_pid)
+    except (StopRequested, KeyboardInterrupt):
+        pass  # stopped by the worker (SIGTERM) while not scheduling
     finally:
+        # Stopping already: a second SIGTERM must not cut the lock's release.
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
         release_cron_lock(connect_redis(settings["redis_url"]), token)

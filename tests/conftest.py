@@ -294,9 +294,8 @@ def page(request, browser, service, artifacts_dir):
     context.close()
 
 
-@pytest.fixture
-def ui_user(service):
-    """A user of the module's `service`, created through the CLI; its password
+def create_ui_user(service):
+    """A new user of a running service, created through the CLI; its password
     is "user-password"."""
     name = "u" + uuid.uuid4().hex[:10]
     subprocess.run(
@@ -308,6 +307,18 @@ def ui_user(service):
         text=True,
     )
     return name
+
+
+@pytest.fixture
+def ui_user(service):
+    """A user of the module's `service` (password "user-password")."""
+    return create_ui_user(service)
+
+
+@pytest.fixture
+def ui_user_factory():
+    """ui_user_factory(service) -> a user of that service (password "user-password")."""
+    return create_ui_user
 
 
 @pytest.fixture

@@ -209,7 +209,9 @@ def test_status_describes_the_service(client):
         "reload_datetime",
         "configfile",
         "version",
+        "redis",
     }
+    assert status["redis"] == "available"
     assert isinstance(status["pid"], int)
     assert status["configfile"] == "/nonexistent/sentinel.conf"
     assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d", status["start_datetime"])

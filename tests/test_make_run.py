@@ -7,6 +7,8 @@ import os
 import queue
 import shutil
 import signal
+import ssl
+import stat
 import subprocess
 import sys
 import tempfile
@@ -14,8 +16,11 @@ import threading
 import time
 from pathlib import Path
 
+import psutil
 import pytest
+from polling import wait_for
 
+from sentinel import tls
 from sentinel.dev import sandbox
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -99,13 +104,12 @@ def state_dir():
 
 
 def test_make_run_brings_everything_up_and_ctrl_c_stops_it(state_dir):
-    port, redis_port = sandbox.free_port(), sandbox.free_port()
+    port = sandbox.free_port()
     env = {
         **os.environ,
         "SENTINEL_STATE_DIR": str(state_dir),
         "SENTINEL_BIND": f"127.0.0.1:{port}",
         "SENTINEL_ADMIN_PASSWORD": "admin-password",
-        "SENTINEL_REDIS_URL": f"redis://127.0.0.1:{redis_port}/0",
     }
     first = DevServer(env)
     first.wait_for("press Ctrl-C to stop")
@@ -116,17 +120,25 @@ def test_make_run_brings_everything_up_and_ctrl_c_stops_it(state_dir):
     assert "host=127.0.0.1" in managed
     assert "password=" not in first.text
     assert f"password in {state_dir / 'sandbox' / 'password'}" in managed
+    # The banner comes once the service and the worker have said they started.
+    lines = first.text.splitlines()
+    banner = next(i for i, line in enumerate(lines) if "Sentinel is running at" in line)
+    assert any("event=service_started" in line for line in lines[:banner])
+    assert any("event=worker_started" in line for line in lines[:banner])
     status, body = post_login(port, "admin-password")
     assert status == 200
     cluster = sandbox.Cluster(state_dir / "sandbox")
     assert cluster.is_running()
-    assert sandbox.answers(env["SENTINEL_REDIS_URL"])
+    # Its own Redis, on a unix socket in a directory only its owner may enter.
+    redis_dir = state_dir / "redis"
+    assert stat.S_IMODE(redis_dir.stat().st_mode) == 0o700
+    assert sandbox.answers(f"unix://{redis_dir / 'redis.sock'}")
 
     first.ctrl_c()
     assert not cluster.is_running(), first.text
-    assert not sandbox.answers(env["SENTINEL_REDIS_URL"])
+    assert not sandbox.answers(f"unix://{redis_dir / 'redis.sock'}")
     assert sandbox.port_is_free(port)
-    assert "Traceback" not in first.text
+    assert "Traceback" not in first.text, first.text
 
     # A second run reuses the sandbox and the state: the session is still good.
     second = DevServer(env)
@@ -135,3 +147,79 @@ def test_make_run_brings_everything_up_and_ctrl_c_stops_it(state_dir):
     assert get_profile(port, body["session"]) == 200
     second.ctrl_c()
     assert not cluster.is_running()
+
+
+def test_make_run_never_borrows_a_redis_it_was_not_given(state_dir):
+    other = sandbox.RedisServer(port=6379).start() if sandbox.port_is_free(6379) else None
+    try:
+        env = {
+            **os.environ,
+            "SENTINEL_STATE_DIR": str(state_dir),
+            "SENTINEL_BIND": f"127.0.0.1:{sandbox.free_port()}",
+        }
+        run = DevServer(env)
+        run.wait_for("press Ctrl-C to stop")
+        assert f"starting redis-server on {state_dir / 'redis' / 'redis.sock'}" in run.text
+        run.ctrl_c()
+    finally:
+        if other is not None:
+            other.stop()
+
+
+def test_make_run_starts_a_worker_that_died_again(state_dir):
+    env = {
+        **os.environ,
+        "SENTINEL_STATE_DIR": str(state_dir),
+        "SENTINEL_BIND": f"127.0.0.1:{sandbox.free_port()}",
+    }
+    run = DevServer(env)
+    run.wait_for("press Ctrl-C to stop")
+    worker = next(
+        child for child in psutil.Process(run.process.pid).children() if "worker" in child.cmdline()
+    )
+    worker.kill()
+    run.wait_for("the worker stopped (exit status -9); starting it again")
+    replacement = wait_for(
+        lambda: [
+            child
+            for child in psutil.Process(run.process.pid).children()
+            if "worker" in child.cmdline() and child.pid != worker.pid
+        ],
+        what="a new worker",
+    )
+    assert replacement[0].is_running()
+    run.wait_for("event=worker_started")  # the new one, ready for Ctrl-C
+    run.ctrl_c()
+    assert "Traceback" not in run.text, run.text
+
+
+def test_make_run_serves_https_with_a_certificate_it_makes(state_dir):
+    port = sandbox.free_port()
+    env = {
+        **os.environ,
+        "SENTINEL_STATE_DIR": str(state_dir),
+        "SENTINEL_BIND": f"127.0.0.1:{port}",
+        "SENTINEL_ADMIN_PASSWORD": "admin-password",
+        "SENTINEL_TLS": "self-signed",
+    }
+    run = DevServer(env)
+    run.wait_for("press Ctrl-C to stop")
+    assert f"Sentinel is running at https://127.0.0.1:{port}/ui/" in run.text
+    certificate = state_dir / "tls" / "cert.pem"
+    assert f"SHA-256 {tls.fingerprint(certificate)}" in run.text
+    assert stat.S_IMODE((state_dir / "tls" / "key.pem").stat().st_mode) == 0o600
+    context = ssl.create_default_context(cafile=str(certificate))
+    connection = http.client.HTTPSConnection("127.0.0.1", port, timeout=10, context=context)
+    try:
+        body = json.dumps({"username": "admin", "password": "admin-password"})
+        connection.request("POST", "/login", body=body)
+        answer = connection.getresponse()
+        assert answer.status == 200, answer.read()
+        session = json.loads(answer.read())["session"]
+        # Keep-alive: the same TLS connection serves the next call.
+        connection.request("GET", "/profile", headers={"X-Session": session})
+        assert connection.getresponse().status == 200
+    finally:
+        connection.close()
+    run.ctrl_c()
+    assert "Traceback" not in run.text, run.text

@@ -528,7 +528,12 @@ def test_the_worker_collects_runs_that_history_returns(sentinel_env, client, hea
     with open(log, "wb") as output:
         worker = subprocess.Popen(
             [sys.executable, "-m", "sentinel", "worker"],
-            env={**sentinel_env, "SENTINEL_MONITORING_INTERVAL": "10"},
+            # Each run's line is DEBUG: at INFO, collecting says nothing.
+            env={
+                **sentinel_env,
+                "SENTINEL_MONITORING_INTERVAL": "10",
+                "SENTINEL_LOG_LEVEL": "DEBUG",
+            },
             stdout=output,
             stderr=subprocess.STDOUT,
         )

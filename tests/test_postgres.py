@@ -152,6 +152,9 @@ def test_the_api_answers_503_while_postgresql_is_down(own_cluster, settings, mak
     assert facts.status_code == 200
     assert facts.get_json()["pg_version"] is None
     assert facts.get_json()["hostname"] == "sentinel.test"
+    # The temBoard UI keys an instance by host and port: the port stays.
+    assert facts.get_json()["pg_port"] == own_cluster.port
+    assert facts.get_json()["pg_data"] is None
     own_cluster.start()
     assert client.get("/probe-for-test").get_json() == {"one": 1}
     assert client.get("/discover").get_json()["pg_port"] == own_cluster.port

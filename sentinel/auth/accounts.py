@@ -1,12 +1,13 @@
 """Users and their passwords (argon2id through argon2-cffi), and sign-in."""
 
 import functools
+import logging
 import re
 
 import argon2
 import peewee
 
-from ..errors import Conflict, Invalid, Malformed, NotFound
+from ..errors import Conflict, Invalid, Malformed, NotFound, Throttled
 from ..state import User
 from . import throttle
 
@@ -15,6 +16,7 @@ USERNAME_RE = re.compile(r"[a-z0-9]{3,16}")
 MIN_PASSWORD, MAX_PASSWORD = 5, 256  # well-formed at sign-in
 MIN_NEW_PASSWORD = 8
 
+logger = logging.getLogger(__name__)
 hasher = argon2.PasswordHasher()
 
 
@@ -82,7 +84,11 @@ def authenticate(username, password, address, limits):
     """
     check_username(username)
     check_password(password)
-    throttle.check(username, address, limits)
+    try:
+        throttle.check(username, address, limits)
+    except Throttled:
+        logger.warning("event=login_throttled username=%s address=%s", username, address)
+        raise
     user = User.get_or_none(User.username == username)
     try:
         hasher.verify(user.password_hash if user else _dummy_hash(), password)
@@ -90,8 +96,10 @@ def authenticate(username, password, address, limits):
         user = None
     if user is None:
         throttle.record_failure(username, address, limits)
+        logger.warning("event=login_failed username=%s address=%s", username, address)
         raise NotFound("Invalid username/password.")
     throttle.clear(username)
+    logger.info("event=login username=%s address=%s", username, address)
     if hasher.check_needs_rehash(user.password_hash):
         user.password_hash = hasher.hash(password)
         user.save()

@@ -14,5 +14,5 @@ def housekeeping():
     settings = current_app.config["SENTINEL"]
     expired = sessions.purge_expired()
     failures = throttle.purge(settings["login_failure_window"])
-    logger.info("event=housekeeping expired_sessions=%s old_login_failures=%s", expired, failures)
+    logger.debug("event=housekeeping expired_sessions=%s old_login_failures=%s", expired, failures)
     return {"expired_sessions": expired, "old_login_failures": failures}

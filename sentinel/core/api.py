@@ -3,12 +3,13 @@
 import getpass
 
 from flask import Blueprint, current_app, jsonify
+from redis import RedisError
 
 from .. import contract, state
 from ..auth.access import check_agent_key, presented_key, session_required, settings
 from ..contract import INTEGER, STRING, array, describe, nullable, record
 from ..errors import NotReady
-from ..extensions import postgres
+from ..extensions import postgres, redis
 from ..version import __version__
 from . import instance, notifications
 
@@ -34,6 +35,7 @@ STATUS = record(
     reload_datetime=STRING,
     configfile=STRING,
     version=STRING,
+    redis={"enum": ["available", "unavailable"]},
 )
 
 
@@ -65,6 +67,8 @@ def list_notifications():
     "Whether Sentinel serves, and its process (no session needed)",
     answers={200: STATUS},
     errors=(503,),
+    description="503 while Sentinel's state database is unreachable. Without Redis it"
+    " still serves (jobs wait, rates are kept per process): `redis` says so.",
 )
 def status():
     try:
@@ -79,7 +83,15 @@ def status():
         reload_datetime=started,
         configfile=settings()["config_file"],
         version=__version__,
+        redis="available" if redis_answers() else "unavailable",
     )
+
+
+def redis_answers():
+    try:
+        return bool(redis.connection.ping())
+    except RedisError:
+        return False
 
 
 @blueprint.get("/openapi.json")

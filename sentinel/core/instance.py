@@ -13,10 +13,12 @@ def _read(conn):
 
 
 def discover(pg, settings, plugins):
-    """The agent's /discover document; pg_* are None while PostgreSQL is down.
+    """The agent's /discover document.
 
-    `plugins` lists those of the instance's PostgreSQL version (all of them
-    while it is down)."""
+    While PostgreSQL is down, `pg_port` stays the port Sentinel is configured
+    to reach (the temBoard UI keys an instance by host and port) and the other
+    `pg_*` are None, as the agent answers. `plugins` lists those of the
+    instance's PostgreSQL version (all of them while it is down)."""
     facts = host.static_facts()
     found = {
         "hostname": settings["hostname"],
@@ -27,7 +29,9 @@ def discover(pg, settings, plugins):
         row, version = pg.run(_read)
     except PostgresUnavailable:
         row, version = dict.fromkeys(PG_KEYS), None
-    row["pg_data"] = row["pg_data"] or settings["pg_data"] or None
+        row["pg_port"] = pg.port
+    else:
+        row["pg_data"] = row["pg_data"] or settings["pg_data"] or None
     found["plugins"] = [
         plugin.name for plugin in plugins if version is None or version >= plugin.min_pg_version
     ]

@@ -67,7 +67,7 @@ def ensure_os_user(name):
     try:
         pwd.getpwnam(name)
     except KeyError:
-        subprocess.run(
+        result = subprocess.run(
             [
                 "useradd",
                 "--system",
@@ -79,8 +79,13 @@ def ensure_os_user(name):
                 "/usr/sbin/nologin",
                 name,
             ],
-            check=True,
+            check=False,
+            capture_output=True,
+            text=True,
         )
+        # 9: another process (a parallel test run) created it meanwhile.
+        if result.returncode not in (0, 9):
+            raise RuntimeError(f"useradd {name}: {result.stderr.strip()}") from None
     return name
 
 
@@ -258,21 +263,38 @@ def throwaway_cluster(prefix):
 
 
 class RedisServer:
-    """A redis-server child process on 127.0.0.1."""
+    """A redis-server child process on 127.0.0.1, or only on a unix socket in
+    its directory (which only its owner may enter) with `private=True`."""
 
-    def __init__(self, port=None, directory=None, persistent=False):
-        self.port = port or free_port()
+    def __init__(self, port=None, directory=None, persistent=False, private=False):
+        self.private = private
+        self.port = None if private else port or free_port()
         self.directory = Path(directory) if directory else None
         self.persistent = persistent
         self.process = None
+        if private and self.directory is None:
+            raise ValueError("a private Redis needs a directory for its socket")
+
+    @property
+    def socket(self):
+        return self.directory / "redis.sock"
 
     @property
     def url(self):
+        if self.private:
+            return f"unix://{self.socket}?db=0"
         return f"redis://127.0.0.1:{self.port}/0"
 
     def start(self, timeout=10):
         binary = shutil.which("redis-server") or "/usr/bin/redis-server"
-        args = [binary, "--bind", "127.0.0.1", "--port", str(self.port), "--protected-mode", "yes"]
+        if self.private:
+            self.directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+            self.directory.chmod(0o700)
+            args = [binary, "--port", "0", "--unixsocket", str(self.socket)]
+            args += ["--unixsocketperm", "700"]
+        else:
+            args = [binary, "--bind", "127.0.0.1", "--port", str(self.port)]
+            args += ["--protected-mode", "yes"]
         if self.persistent and self.directory:
             self.directory.mkdir(parents=True, exist_ok=True)
             args += ["--dir", str(self.directory), "--appendonly", "yes", "--save", "60 1"]
@@ -292,7 +314,7 @@ class RedisServer:
             if self.process.poll() is not None:
                 break
             time.sleep(0.05)
-        raise RuntimeError(f"redis-server did not start on port {self.port}")
+        raise RuntimeError(f"redis-server did not start at {self.url}")
 
     def stop(self):
         if self.process and self.process.poll() is None:

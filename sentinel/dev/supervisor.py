@@ -1,10 +1,11 @@
 """`make run`: the service and its worker on a sandbox PostgreSQL and Redis.
 
 Without SENTINEL_PG_DSN, a sandbox cluster is created once under
-$SENTINEL_STATE_DIR/sandbox (var/ in a checkout) and reused on later runs. When
-nothing answers at SENTINEL_REDIS_URL, a local redis-server is started with its
-data under $SENTINEL_STATE_DIR/redis. Ctrl-C (or SIGTERM) stops everything this
-command started, and nothing else.
+$SENTINEL_STATE_DIR/sandbox (var/ in a checkout) and reused on later runs.
+Without SENTINEL_REDIS_URL, Sentinel's own redis-server is started, on a unix
+socket in $SENTINEL_STATE_DIR/redis (mode 0700) with its data there. A worker
+that dies is started again. Ctrl-C (or SIGTERM) stops everything this command
+started, and nothing else.
 """
 
 import os
@@ -13,25 +14,19 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from urllib.parse import urlsplit
 
-import psycopg2.extensions
+import psutil
+import redis
+from rq import Worker
 
-from .. import config
+from .. import config, tls
 from . import sandbox
 
-DEFAULT_REDIS = "redis://127.0.0.1:6379/0"
+READY_TIMEOUT = 60
 
 
 def say(message):
     print(f"[sentinel] {message}", flush=True)
-
-
-def without_password(dsn):
-    """A connection string fit to print: its password left out."""
-    params = psycopg2.extensions.parse_dsn(dsn)
-    params.pop("password", None)
-    return psycopg2.extensions.make_dsn(**params)
 
 
 def prepare_cluster(state_dir, env):
@@ -51,15 +46,51 @@ def prepare_cluster(state_dir, env):
 
 
 def prepare_redis(state_dir, env):
-    url = env.get("SENTINEL_REDIS_URL") or DEFAULT_REDIS
-    if sandbox.answers(url):
+    """Sentinel's own Redis, on a unix socket in a directory only its owner
+    may enter (var/redis, 0700), with its data kept there: never whatever
+    answers on a port. A Redis of the user's when SENTINEL_REDIS_URL is set."""
+    if config.explicitly_set("redis_url", env):
+        if not sandbox.answers(env.get("SENTINEL_REDIS_URL") or config.load(env)["redis_url"]):
+            raise SystemExit("sentinel: nothing answers at the configured Redis URL")
         return None
-    parts = urlsplit(url)
-    if parts.scheme != "redis" or parts.hostname not in ("127.0.0.1", "localhost"):
-        raise SystemExit(f"sentinel: nothing answers at SENTINEL_REDIS_URL={url}")
-    say(f"starting redis-server on 127.0.0.1:{parts.port or 6379}")
-    server = sandbox.RedisServer(parts.port or 6379, Path(state_dir) / "redis", persistent=True)
-    return server.start()
+    server = sandbox.RedisServer(directory=Path(state_dir) / "redis", persistent=True, private=True)
+    say(f"starting redis-server on {server.socket}")
+    server.start()
+    env["SENTINEL_REDIS_URL"] = server.url
+    return server
+
+
+def web_ready(web, state_dir):
+    """True once gunicorn's workers are booted and its control socket is up:
+    the last lines it says when it starts."""
+    try:
+        workers = psutil.Process(web.process.pid).children()
+    except psutil.NoSuchProcess:
+        return True  # the loop below says it stopped
+    return len(workers) >= 2 and (Path(state_dir) / "gunicorn.ctl").exists()
+
+
+def worker_ready(url):
+    """True once a Sentinel worker is registered with Redis."""
+    connection = redis.Redis.from_url(url, socket_connect_timeout=1, socket_timeout=1)
+    try:
+        return bool(Worker.all(connection=connection))
+    except redis.RedisError:
+        return False
+    finally:
+        connection.close()
+
+
+def banner(settings, env, web, admin, cluster_dir):
+    """What a user needs, said last, once the service and the worker are up."""
+    scheme = "https" if web.certificate else "http"
+    say(f"Sentinel is running at {scheme}://{settings['bind']}/ui/")
+    if web.certificate:
+        say(f"HTTPS certificate {web.certificate}, SHA-256 {tls.fingerprint(web.certificate)}")
+    say(f"credentials: {admin}")
+    where = f" (password in {cluster_dir}/password)" if cluster_dir else ""
+    say(f"managed instance: {config.without_password(env['SENTINEL_PG_DSN'])}{where}")
+    say("press Ctrl-C to stop")
 
 
 def main():
@@ -82,7 +113,7 @@ def main():
     signal.signal(signal.SIGTERM, request_stop)
 
     cluster = redis_server = cluster_dir = None
-    processes = []
+    worker = web = None
     try:
         if not env.get("SENTINEL_PG_DSN"):
             cluster = prepare_cluster(state_dir, env)
@@ -98,24 +129,31 @@ def main():
         if admin.returncode != 0:
             raise SystemExit(admin.stderr.strip() or "sentinel: could not prepare the admin user")
         worker = subprocess.Popen([python, "-m", "sentinel", "worker"], env=env)
-        processes.append(worker)
         web = sandbox.Service(env)
-        processes.append(web.spawn())
-        bind = settings["bind"]
-        if not web.wait_ready(others=(worker,)):
+        web.spawn()
+        if not web.wait_ready(timeout=READY_TIMEOUT, others=(worker,)):
             raise SystemExit("sentinel: the service did not become ready; see the log above")
-        say(f"Sentinel is running at http://{bind}/ui/")
-        say(f"credentials: {admin.stdout.strip()}")
-        where = f" (password in {cluster_dir}/password)" if cluster_dir else ""
-        say(f"managed instance: {without_password(env['SENTINEL_PG_DSN'])}{where}")
-        say("press Ctrl-C to stop")
-        while not stopping and all(process.poll() is None for process in processes):
+        deadline = time.monotonic() + READY_TIMEOUT
+        while time.monotonic() < deadline and not (
+            worker_ready(env["SENTINEL_REDIS_URL"]) and web_ready(web, state_dir)
+        ):
             time.sleep(0.2)
+        banner(settings, env, web, admin.stdout.strip(), cluster_dir)
+        while not stopping and web.process.poll() is None:
+            if worker.poll() is not None:
+                # As systemd would: a worker that died is started again.
+                say(f"the worker stopped (exit status {worker.returncode}); starting it again")
+                worker = subprocess.Popen([python, "-m", "sentinel", "worker"], env=env)
+            time.sleep(0.2)
+        if web.process.poll() is not None and not stopping:
+            say(f"the web service stopped (exit status {web.process.returncode})")
     finally:
-        for process in processes:
-            if process.poll() is None:
+        for process in (worker, web and web.process):
+            if process is not None and process.poll() is None:
                 process.send_signal(signal.SIGTERM)
-        for process in processes:
+        for process in (worker, web and web.process):
+            if process is None:
+                continue
             try:
                 process.wait(40)
             except subprocess.TimeoutExpired:

@@ -159,7 +159,7 @@ def _name_relations(pg, locks):
                     (sorted(oids),),
                 )
         except (PostgresUnavailable, PostgresTimeout, psycopg2.Error) as exc:
-            logger.info("event=relation_names_unavailable database=%s error=%s", dbname, exc)
+            logger.debug("event=relation_names_unavailable database=%s error=%s", dbname, exc)
             continue
         names.update({(dbname, row["oid"]): row["name"] for row in found})
     for lock in locks:
@@ -328,6 +328,7 @@ def signal(pg, pids, action, username):
     signalled = set(pg.run(send)) if unique else set()
     for pid in unique:
         if pid in signalled:
+            logger.info("event=backend_signalled action=%s pid=%s by=%s", action, pid, username)
             notifications.record(username, message.format(pid))
     answers, seen = [], set()
     for pid in pids:

@@ -103,6 +103,7 @@ def perform(action, username, pg, settings):
         action, pg, settings["pg_ctl"], settings["pg_ctl_timeout"], settings["state_dir"]
     )
     if state == "ok":
+        logger.info("event=control action=%s by=%s", action, username)
         notifications.record(username, f"PostgreSQL {action}")
     else:
         logger.warning("event=control_failed action=%s reason=%s", action, reason)

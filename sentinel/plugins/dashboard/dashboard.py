@@ -251,8 +251,11 @@ def collect_and_store(pg, store, settings):
     name = samples.key(pg.identity(settings["hostname"]), "dashboard", "reachable")
     before = store.swap(name, {"at": data["timestamp"], "up": reachable}) or {}
     if before.get("up", True) != reachable:
-        event = "dashboard_postgres_back" if reachable else "dashboard_postgres_unreachable"
-        logger.warning("event=%s", event)
+        instance = pg.identity(settings["hostname"])
+        if reachable:
+            logger.info("event=postgres_back instance=%s", instance)
+        else:
+            logger.warning("event=postgres_unavailable instance=%s", instance)
     keep(data, settings["dashboard_history"])
     return data
 

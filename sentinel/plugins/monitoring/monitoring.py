@@ -95,7 +95,7 @@ def collect_and_store(pg, store, settings):
             collected_at=collected_at, data=json.dumps(output, separators=(",", ":"))
         )
         removed = trim(settings)
-    logger.info(
+    logger.debug(
         "event=monitoring_collected probes=%s removed_runs=%s", len(output["data"]), removed
     )
     return output
@@ -140,7 +140,8 @@ def instance_info(pg, settings):
     try:
         row = pg.run(lambda conn: conn.queryone_file(probes.SQL / "instance.sql"))
     except SentinelError as exc:
-        logger.warning("event=instance_unavailable error=%s", exc.message)
+        # The dashboard collector says when PostgreSQL goes away and comes back.
+        logger.debug("event=instance_unavailable error=%s", exc.message)
         info["available"] = False
         return info
     data_directory = row["data_directory"] or settings["pg_data"] or None
