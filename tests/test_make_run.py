@@ -166,6 +166,32 @@ def test_make_run_never_borrows_a_redis_it_was_not_given(state_dir):
             other.stop()
 
 
+def test_make_run_starts_a_redis_with_a_password_at_a_given_silent_address(state_dir):
+    redis_port = sandbox.free_port()
+    env = {
+        **os.environ,
+        "SENTINEL_STATE_DIR": str(state_dir),
+        "SENTINEL_BIND": f"127.0.0.1:{sandbox.free_port()}",
+        "SENTINEL_REDIS_URL": f"redis://127.0.0.1:{redis_port}/0",
+    }
+    run = DevServer(env)
+    run.wait_for("press Ctrl-C to stop")
+    password_file = state_dir / "redis" / "password"
+    assert f"starting redis-server on 127.0.0.1:{redis_port} (password in {password_file})" in (
+        run.text
+    )
+    assert stat.S_IMODE(password_file.stat().st_mode) == 0o600
+    password = password_file.read_text().strip()
+    assert password not in run.text
+    # Without the password, nothing; with it, Sentinel's queue and samples.
+    assert not sandbox.answers(f"redis://127.0.0.1:{redis_port}/0")
+    assert sandbox.answers(f"redis://:{password}@127.0.0.1:{redis_port}/0")
+    command_lines = [" ".join(p.info["cmdline"] or []) for p in psutil.process_iter(["cmdline"])]
+    assert not any(password in line for line in command_lines)
+    run.ctrl_c()
+    assert not sandbox.answers(f"redis://:{password}@127.0.0.1:{redis_port}/0")
+
+
 def test_make_run_starts_a_worker_that_died_again(state_dir):
     env = {
         **os.environ,

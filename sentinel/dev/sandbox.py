@@ -264,16 +264,30 @@ def throwaway_cluster(prefix):
 
 class RedisServer:
     """A redis-server child process on 127.0.0.1, or only on a unix socket in
-    its directory (which only its owner may enter) with `private=True`."""
+    its directory (which only its owner may enter) with `private=True`. With
+    `password=True`, clients must give the one kept in its directory (0600)."""
 
-    def __init__(self, port=None, directory=None, persistent=False, private=False):
+    def __init__(self, port=None, directory=None, persistent=False, private=False, password=False):
         self.private = private
         self.port = None if private else port or free_port()
         self.directory = Path(directory) if directory else None
         self.persistent = persistent
         self.process = None
-        if private and self.directory is None:
-            raise ValueError("a private Redis needs a directory for its socket")
+        if (private or password) and self.directory is None:
+            raise ValueError("a private Redis needs a directory for its socket or password")
+        self.password = self._password() if password else None
+
+    @property
+    def password_file(self):
+        return self.directory / "password"
+
+    def _password(self):
+        self.directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+        if not self.password_file.exists():
+            fd = os.open(self.password_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "w") as handle:
+                handle.write(secrets.token_urlsafe(24) + "\n")
+        return self.password_file.read_text().strip()
 
     @property
     def socket(self):
@@ -283,6 +297,8 @@ class RedisServer:
     def url(self):
         if self.private:
             return f"unix://{self.socket}?db=0"
+        if self.password:
+            return f"redis://:{self.password}@127.0.0.1:{self.port}/0"
         return f"redis://127.0.0.1:{self.port}/0"
 
     def start(self, timeout=10):
@@ -295,6 +311,13 @@ class RedisServer:
         else:
             args = [binary, "--bind", "127.0.0.1", "--port", str(self.port)]
             args += ["--protected-mode", "yes"]
+        if self.password:
+            # In a file only its owner reads: on the command line, `ps` would show it.
+            conf = self.directory / "redis.conf"
+            fd = os.open(conf, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            with os.fdopen(fd, "w") as handle:
+                handle.write(f"requirepass {self.password}\n")
+            args.insert(1, str(conf))
         if self.persistent and self.directory:
             self.directory.mkdir(parents=True, exist_ok=True)
             args += ["--dir", str(self.directory), "--appendonly", "yes", "--save", "60 1"]

@@ -14,6 +14,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import psutil
 import redis
@@ -46,15 +47,25 @@ def prepare_cluster(state_dir, env):
 
 
 def prepare_redis(state_dir, env):
-    """Sentinel's own Redis, on a unix socket in a directory only its owner
-    may enter (var/redis, 0700), with its data kept there: never whatever
-    answers on a port. A Redis of the user's when SENTINEL_REDIS_URL is set."""
-    if config.explicitly_set("redis_url", env):
-        if not sandbox.answers(env.get("SENTINEL_REDIS_URL") or config.load(env)["redis_url"]):
-            raise SystemExit("sentinel: nothing answers at the configured Redis URL")
-        return None
-    server = sandbox.RedisServer(directory=Path(state_dir) / "redis", persistent=True, private=True)
-    say(f"starting redis-server on {server.socket}")
+    """Sentinel's own Redis, with its data in var/redis (0700): on a unix
+    socket there, never whatever answers on a port. With SENTINEL_REDIS_URL,
+    that Redis; when nothing answers at a local redis:// URL, Sentinel's own
+    is started there, with a password generated into var/redis/password."""
+    directory = Path(state_dir) / "redis"
+    if not config.explicitly_set("redis_url", env):
+        server = sandbox.RedisServer(directory=directory, persistent=True, private=True)
+        say(f"starting redis-server on {server.socket}")
+    else:
+        url = env.get("SENTINEL_REDIS_URL") or config.load(env)["redis_url"]
+        if sandbox.answers(url):
+            return None
+        parts = urlsplit(url)
+        if parts.scheme != "redis" or parts.hostname not in ("127.0.0.1", "localhost"):
+            raise SystemExit(f"sentinel: nothing answers at {config.without_password(url)}")
+        server = sandbox.RedisServer(parts.port or 6379, directory, persistent=True, password=True)
+        say(
+            f"starting redis-server on 127.0.0.1:{server.port} (password in {server.password_file})"
+        )
     server.start()
     env["SENTINEL_REDIS_URL"] = server.url
     return server
