@@ -39,21 +39,27 @@ class RedisOutage:
     def __init__(self, where):
         self.where = where
         self.down = False
+        # RQ's command listener thread can find Redis gone at the same time
+        # as the work loop.
+        self.lock = threading.Lock()
 
     def lost(self, exc):
-        if not self.down:
-            logger.warning("event=redis_unavailable process=%s error=%s", self.where, exc)
-            self.down = True
+        with self.lock:
+            if not self.down:
+                logger.warning("event=redis_unavailable process=%s error=%s", self.where, exc)
+                self.down = True
 
     def back(self):
-        if self.down:
-            logger.info("event=redis_back process=%s", self.where)
-            self.down = False
+        with self.lock:
+            if self.down:
+                logger.info("event=redis_back process=%s", self.where)
+                self.down = False
 
 
 class RetryChatter(logging.Filter):
-    """Drops RQ's own line for each of its retries while Redis is down: the
-    outage is said once by `outage` instead."""
+    """Drops RQ's own lines about Redis being down (one per retry, and a
+    traceback when Redis went away in the middle of a job): the outage is
+    said once by `outage` instead."""
 
     def __init__(self, outage):
         super().__init__()
@@ -62,6 +68,9 @@ class RetryChatter(logging.Filter):
     def filter(self, record):
         if "could not connect to Redis instance" in str(record.msg):
             self.outage.lost(record.args[1] if len(record.args) > 1 else "")
+            return False
+        if record.exc_info and isinstance(record.exc_info[1], redis.RedisError):
+            self.outage.lost(record.exc_info[1])
             return False
         return True
 
@@ -201,21 +210,23 @@ def run(app, with_cron=True, burst=False):
 def _work(connection, outage, settings, burst):
     """RQ's work loop, started again each time Redis goes away under it.
 
-    RQ's own signal handlers stay in place: a stop while waiting for Redis
-    raises StopRequested here, as it does in RQ's loop."""
-    while True:
-        worker = SentinelWorker([jobs.QUEUE], connection=connection, outage=outage)
-        try:
-            worker.work(burst=burst, logging_level=logs.quiet_level(settings["log_level"]))
-            return
-        except redis.RedisError as exc:
-            if worker.stopping:
+    RQ's own signal handlers stay in place: a stop outside RQ's loop raises
+    StopRequested here, as it does in RQ's loop."""
+    try:
+        while True:
+            worker = SentinelWorker([jobs.QUEUE], connection=connection, outage=outage)
+            try:
+                worker.work(burst=burst, logging_level=logs.quiet_level(settings["log_level"]))
                 return
-            outage.lost(exc)
-        try:
+            except redis.RedisError as exc:
+                if worker.stopping:
+                    return
+                outage.lost(exc)
             time.sleep(REDIS_RETRY)
-        except (StopRequested, KeyboardInterrupt):
-            return
+    except (StopRequested, KeyboardInterrupt):
+        # Asked to stop outside RQ's loop: while waiting to try Redis again,
+        # or while RQ registers the worker before its loop.
+        return
 
 
 def _cron_process(settings, plugins, worker_pid):

@@ -121,7 +121,8 @@ def test_the_worker_stops_cleanly_during_an_outage(outage):
         what="the worker to say Redis is gone",
     )
     worker.send_signal(signal.SIGTERM)
-    assert worker.wait(30) == 0
+    code = worker.wait(30)
     text = (logs / "worker.log").read_text()
+    assert code == 0, text
     assert "event=worker_stopped" in text
     assert "Traceback" not in text, text

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 
 import peewee
 import psycopg2.extensions
+import redis
 
 from ... import host, state
 from ...errors import Malformed, PostgresUnavailable, SentinelError
@@ -70,6 +71,8 @@ def collect(pg, store, settings):
         except SentinelError as exc:
             logger.warning("event=probe_failed probe=%s error=%s", name, exc.message)
             continue
+        except redis.RedisError:
+            raise  # no run without its sample store: the worker says Redis is down
         except Exception:
             # One broken probe (a permission, an unexpected server) must not
             # cost the run the others' measures.
