@@ -214,7 +214,13 @@ def _work(connection, outage, settings, burst):
     StopRequested here, as it does in RQ's loop."""
     try:
         while True:
-            worker = SentinelWorker([jobs.QUEUE], connection=connection, outage=outage)
+            worker = SentinelWorker(
+                [jobs.QUEUE],
+                connection=connection,
+                outage=outage,
+                job_class=jobs.SentinelJob,
+                serializer=jobs.PlainValues,
+            )
             try:
                 worker.work(burst=burst, logging_level=logs.quiet_level(settings["log_level"]))
                 return

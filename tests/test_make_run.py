@@ -93,6 +93,13 @@ def get_profile(port, session):
         connection.close()
 
 
+def as_another_user(*command):
+    """Run a command as a local user with no privileges."""
+    return subprocess.run(
+        ["runuser", "-u", "nobody", "--", *command], capture_output=True, text=True, timeout=10
+    )
+
+
 @pytest.fixture
 def state_dir():
     path = Path(tempfile.mkdtemp(prefix="sentinel-run-", dir="/tmp"))
@@ -133,6 +140,9 @@ def test_make_run_brings_everything_up_and_ctrl_c_stops_it(state_dir):
     redis_dir = state_dir / "redis"
     assert stat.S_IMODE(redis_dir.stat().st_mode) == 0o700
     assert sandbox.answers(f"unix://{redis_dir / 'redis.sock'}")
+    # Another local user cannot reach it to queue a job.
+    tried = as_another_user("redis-cli", "-s", str(redis_dir / "redis.sock"), "LPUSH", "q", "x")
+    assert "Permission denied" in tried.stdout + tried.stderr
 
     first.ctrl_c()
     assert not cluster.is_running(), first.text
@@ -188,6 +198,10 @@ def test_make_run_starts_a_redis_with_a_password_at_a_given_silent_address(state
     assert sandbox.answers(f"redis://:{password}@127.0.0.1:{redis_port}/0")
     command_lines = [" ".join(p.info["cmdline"] or []) for p in psutil.process_iter(["cmdline"])]
     assert not any(password in line for line in command_lines)
+    # Another local user can neither read the password nor queue a job without it.
+    assert as_another_user("cat", str(password_file)).returncode != 0
+    tried = as_another_user("redis-cli", "-p", str(redis_port), "LPUSH", "rq:queue:sentinel", "x")
+    assert "NOAUTH" in tried.stdout + tried.stderr
     run.ctrl_c()
     assert not sandbox.answers(f"redis://:{password}@127.0.0.1:{redis_port}/0")
 

@@ -2,7 +2,8 @@
 
 A plugin package declares itself in its `__init__.py` as `PLUGIN = Plugin(...)`:
 its name (what /discover lists), its API blueprint, its web page's blueprint
-and navigation label, its periodic jobs and the oldest PostgreSQL it supports.
+and navigation label, its periodic jobs, the jobs it enqueues on demand and
+the oldest PostgreSQL it supports.
 create_app(), the navigation, the worker's schedule and /discover are all
 built from PLUGINS: adding a plugin is its folder and one line here.
 """
@@ -45,6 +46,7 @@ class Plugin:
     web: Blueprint | None = None
     nav: str | None = None  # label of the web page (its endpoint is `<web>.page`)
     periodic: tuple = ()
+    tasks: tuple = ()  # functions enqueued on demand (the worker runs no others)
     min_pg_version: int = 100000  # server_version_num
 
 
