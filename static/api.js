@@ -8,7 +8,9 @@ document.addEventListener("DOMContentLoaded", () => {
     domNode: target,
     deepLinking: true,
     defaultModelsExpandDepth: 0,
-    // Reading the reference must not send requests to the instance by accident.
+    // Reading the reference must not send requests to the instance by accident,
+    // nor the description's address to swagger.io's validator.
     supportedSubmitMethods: [],
+    validatorUrl: null,
   });
 });

@@ -277,10 +277,42 @@ def browser():
         browser.close()
 
 
+# Run in every page before its own scripts (through the browser's debugging
+# protocol, so the page's Content-Security-Policy does not apply to it).
+REPORT_CSP_VIOLATIONS = """
+document.addEventListener("securitypolicyviolation", (event) => {
+  window.reportCspViolation(
+    `${event.violatedDirective} blocked ${event.blockedURI || "inline"}`
+    + ` at ${event.sourceFile || event.documentURI}:${event.lineNumber}`);
+});
+"""
+
+
+def watch_csp_violations(context):
+    """A list that fills with every Content-Security-Policy violation of the
+    context's pages: the events pages see and the errors Chromium logs."""
+    violations = []
+
+    def report(text):
+        violations.append(text)
+
+    context.expose_function("reportCspViolation", report)
+    context.add_init_script(REPORT_CSP_VIOLATIONS)
+
+    def on_console(message):
+        if message.type == "error" and "Content Security Policy" in message.text:
+            violations.append(message.text)
+
+    context.on("console", on_console)
+    return violations
+
+
 @pytest.fixture
 def page(request, browser, service, artifacts_dir):
     context = browser.new_context(base_url=service.url)
+    violations = watch_csp_violations(context)
     page = context.new_page()
+    page.csp_violations = violations
     page.set_default_timeout(10_000)
     yield page
     if getattr(request.node, "test_failed", False):
@@ -292,6 +324,8 @@ def page(request, browser, service, artifacts_dir):
             service.log_path.read_bytes()
         )
     context.close()
+    # Every browser test is also a test that its pages run under the policy.
+    assert not violations, violations
 
 
 def create_ui_user(service):
