@@ -1,7 +1,17 @@
 """The web UI in a real headless Chromium against the real gunicorn."""
 
+import json
+import urllib.error
+import urllib.request
+import zlib
+
 import pytest
+from itsdangerous.encoding import base64_decode
 from playwright.sync_api import expect
+
+from sentinel import create_app, state
+from sentinel.auth import sessions
+from sentinel.errors import Malformed, Unauthorized
 
 pytestmark = pytest.mark.browser
 
@@ -52,3 +62,104 @@ def test_a_form_without_its_csrf_token_is_refused(page, service, ui_user):
     answer = page.request.post("/ui/login", form={"username": ui_user, "password": "user-password"})
     assert answer.status == 400
     assert "The form has expired" in answer.text()
+
+
+@pytest.fixture
+def service_state(service):
+    """An app on the service's own state database, to look at its sessions."""
+    app = create_app(
+        {
+            "state_dir": service.env["SENTINEL_STATE_DIR"],
+            "pg_dsn": service.env["SENTINEL_PG_DSN"],
+            "redis_url": service.env["SENTINEL_REDIS_URL"],
+        }
+    )
+    with app.app_context():
+        yield app
+    app.extensions["sentinel.postgres"].close()
+    app.extensions["sentinel.redis"].close()
+    state.database.close_all()
+
+
+def session_cookie(page):
+    return next(cookie for cookie in page.context.cookies() if cookie["name"] == "sentinel")
+
+
+def strings_in(value):
+    if isinstance(value, dict):
+        for key, item in value.items():
+            yield key
+            yield from strings_in(item)
+    elif isinstance(value, list):
+        for item in value:
+            yield from strings_in(item)
+    elif isinstance(value, str):
+        yield value
+
+
+def cookie_strings(cookie):
+    """Every string Flask's session cookie holds, read without the secret key:
+    the cookie is signed (itsdangerous), not encrypted. A leading dot means
+    its payload is compressed."""
+    payload = base64_decode(cookie.lstrip(".").split(".")[0])
+    if cookie.startswith("."):
+        payload = zlib.decompress(payload)
+    return set(strings_in(json.loads(payload)))
+
+
+def profile_status(service, session):
+    """GET /profile's status with `session` as X-Session (no cookie sent)."""
+    call = urllib.request.Request(service.url + "/profile", headers={"X-Session": session})
+    try:
+        with urllib.request.urlopen(call, timeout=10) as answer:
+            return answer.status
+    except urllib.error.HTTPError as error:
+        return error.code
+
+
+def test_nothing_in_the_ui_cookie_works_against_the_api(
+    page, service, service_state, ui_user, sign_in
+):
+    sign_in(page, ui_user)
+    expect(page.locator("#signed-in-as")).to_have_text(ui_user)
+    found = cookie_strings(session_cookie(page)["value"])
+    timeout = service_state.config["SENTINEL"]["session_timeout"]
+    # What the cookie does hold: the reference of the UI's own sign-in.
+    signed_in = [value for value in found if _resolves_ui(value, timeout)]
+    assert len(signed_in) == 1, found
+    for value in found:
+        assert profile_status(service, value) in (401, 406), value
+        with pytest.raises((Malformed, Unauthorized)):
+            sessions.resolve(value, timeout)
+        with pytest.raises(Unauthorized):
+            sessions.authenticate_token(value)
+
+
+def _resolves_ui(value, timeout):
+    try:
+        return sessions.resolve_ui(value, timeout).username
+    except (Malformed, Unauthorized):
+        return None
+
+
+def test_signing_out_ends_the_ui_session_on_the_server(
+    page, browser, service, service_state, ui_user, sign_in
+):
+    sign_in(page, ui_user)
+    expect(page.locator("#signed-in-as")).to_have_text(ui_user)
+    cookie = session_cookie(page)
+    page.get_by_role("button", name="Sign out").click()
+    expect(page.get_by_role("status")).to_have_text("Signed out.")
+    # The cookie from before signing out, replayed by another browser.
+    replay = browser.new_context(base_url=service.url)
+    try:
+        replay.add_cookies([cookie])
+        other = replay.new_page()
+        other.goto("/ui/")
+        expect(other).to_have_url("/ui/login?next=%2Fui%2F")
+        answer = other.request.get("/ui/administration/state", max_redirects=0)
+        assert answer.status == 302
+    finally:
+        replay.close()
+    timeout = service_state.config["SENTINEL"]["session_timeout"]
+    assert not any(_resolves_ui(value, timeout) for value in cookie_strings(cookie["value"]))

@@ -2,6 +2,10 @@
 
 Both are 256-bit random values, so a plain hash is enough: a copy of the state
 database gives no usable credential, and lookups stay one indexed read.
+
+The web UI's sign-ins are sessions of their own: the browser's cookie is
+signed but readable, so it holds a reference hashed under another prefix,
+which no X-Session can ever match (and no API session opens the UI).
 """
 
 import datetime
@@ -17,6 +21,7 @@ from ..state import ApiToken, Session, User, database, utcnow
 
 SESSION_RE = re.compile(r"[0-9a-f]{64}")
 TOKEN_PREFIX = "snt_"
+UI_PREFIX = "ui:"
 # An idle timeout is extended at most once a minute, so that reads stay reads.
 REFRESH_EVERY = datetime.timedelta(seconds=60)
 TOKEN_USE_RECORDED_EVERY = datetime.timedelta(seconds=60)
@@ -26,16 +31,31 @@ def digest(raw):
     return hashlib.sha256(raw.encode()).hexdigest()
 
 
-def open_session(user, client, timeout):
-    """Create a session for `user`; returns its id, which is shown only now."""
-    raw = secrets.token_hex(32)
+def ui_digest(reference):
+    return digest(UI_PREFIX + reference)
+
+
+def _create(user, client, timeout, token_hash):
     Session.create(
-        token_hash=digest(raw),
+        token_hash=token_hash,
         user=user,
         expires_at=utcnow() + datetime.timedelta(seconds=timeout),
         client=(client or "")[:64],
     )
+
+
+def open_session(user, client, timeout):
+    """Create an API session for `user`; returns its id, which is shown only now."""
+    raw = secrets.token_hex(32)
+    _create(user, client, timeout, digest(raw))
     return raw
+
+
+def open_ui_session(user, client, timeout):
+    """Create a web UI sign-in for `user`; returns the reference its cookie keeps."""
+    reference = secrets.token_hex(32)
+    _create(user, client, timeout, ui_digest(reference))
+    return reference
 
 
 def check_session_id(raw):
@@ -60,11 +80,19 @@ SESSION_SQL = (
 
 
 def resolve(raw, timeout):
-    """The live session `raw` names, with its user; extends its idle timeout."""
-    check_session_id(raw)
+    """The live API session `raw` names, with its user; extends its idle timeout."""
+    return _resolve(digest(check_session_id(raw)), timeout)
+
+
+def resolve_ui(reference, timeout):
+    """The live web UI sign-in `reference` names, like resolve()."""
+    return _resolve(ui_digest(check_session_id(reference)), timeout)
+
+
+def _resolve(token_hash, timeout):
     now = utcnow()
     sql = SESSION_SQL.format(param=database.param)
-    row = database.execute_sql(sql, (digest(raw),)).fetchone()
+    row = database.execute_sql(sql, (token_hash,)).fetchone()
     if row is None:
         raise Unauthorized("Invalid session.")
     session = LiveSession(row[0], Session.expires_at.python_value(row[1]), row[2])
@@ -79,6 +107,10 @@ def resolve(raw, timeout):
 
 def close_session(raw):
     Session.delete().where(Session.token_hash == digest(raw)).execute()
+
+
+def close_ui_session(reference):
+    Session.delete().where(Session.token_hash == ui_digest(reference)).execute()
 
 
 def purge_expired():

@@ -29,15 +29,16 @@ PAGE = {200: (HTML, STRING)}
 
 
 class SignedIn(UserMixin):
-    """The flask-login user: its id is the Sentinel session id, so signing out
-    or expiring on the server ends the browser's session too."""
+    """The flask-login user: its id is the reference of a web UI sign-in kept
+    on the server (never an API session id), so signing out or expiring there
+    ends the browser's session too."""
 
-    def __init__(self, session_id, username):
-        self.session_id = session_id
+    def __init__(self, reference, username):
+        self.reference = reference
         self.username = username
 
     def get_id(self):
-        return self.session_id
+        return self.reference
 
 
 def settings():
@@ -45,12 +46,12 @@ def settings():
 
 
 @login_manager.user_loader
-def load_user(session_id):
+def load_user(reference):
     try:
-        found = sessions.resolve(session_id, settings()["session_timeout"])
+        found = sessions.resolve_ui(reference, settings()["session_timeout"])
     except (Malformed, Unauthorized):
         return None
-    return SignedIn(session_id, found.username)
+    return SignedIn(reference, found.username)
 
 
 @blueprint.route("/login", methods=["GET", "POST"])
@@ -80,9 +81,9 @@ def login():
             )
             status = 429
         else:
-            session_id = sessions.open_session(user, address, settings()["session_timeout"])
+            reference = sessions.open_ui_session(user, address, settings()["session_timeout"])
             session.permanent = True
-            login_user(SignedIn(session_id, user.username))
+            login_user(SignedIn(reference, user.username))
             notifications.record(user.username, "Login")
             return redirect(url_for("home.home"))
     elif request.method == "POST":
@@ -95,7 +96,7 @@ def login():
 @describe("Sign out (a form with its CSRF token)", answers={302: None}, errors=(400,))
 def logout():
     # CSRFProtect has checked the form's token before this runs.
-    sessions.close_session(current_user.session_id)
+    sessions.close_ui_session(current_user.reference)
     notifications.record(current_user.username, "Logout")
     logout_user()
     flash("Signed out.")
