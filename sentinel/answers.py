@@ -12,7 +12,8 @@ import logging
 import peewee
 from flask import current_app, jsonify, render_template, request
 from flask_wtf.csrf import CSRFError
-from werkzeug.exceptions import HTTPException
+from gunicorn.http.errors import ParseException
+from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
 from .errors import SentinelError
 
@@ -95,6 +96,35 @@ def handle_state_outage(exc):
     return error_response(503, "Sentinel's state database is unavailable; retry shortly.")
 
 
+def handle_unreadable_body(exc):
+    # gunicorn's error for a malformed chunked body (a bad chunk size, a missing
+    # terminator), raised wherever the view, a form or the JSON parser reads it.
+    logger.info("event=unreadable_body path=%s error=%s", request.path, type(exc).__name__)
+    return error_response(400, "Malformed request body.")
+
+
+def read_unread_body(response):
+    """Read (and drop) what the route left unread of the request body, up to
+    the body size limit, before the answer goes.
+
+    gunicorn answers `Connection: keep-alive`, then drains at most 64 KiB of
+    an unread body and closes the connection when there is more: the client's
+    next request on it would meet a closed socket. A malformed chunked body
+    found here is answered 400 like one the route read.
+    """
+    if not request.content_length and not request.headers.get("Transfer-Encoding"):
+        return response  # no body, the usual case: nothing to read
+    try:
+        stream = request.stream  # 413 when Content-Length is past the limit
+        while stream.read(64 * 1024):
+            pass
+    except RequestEntityTooLarge:
+        pass  # more than Sentinel reads: gunicorn closes the connection
+    except ParseException as exc:
+        return current_app.make_response(handle_unreadable_body(exc))
+    return response
+
+
 def handle_bug(exc):
     logger.exception("event=unhandled_error path=%s", request.path)
     return error_response(500, "Internal error.")
@@ -105,4 +135,6 @@ def register(app):
     app.register_error_handler(HTTPException, handle_http_error)
     app.register_error_handler(peewee.OperationalError, handle_state_outage)
     app.register_error_handler(peewee.InterfaceError, handle_state_outage)
+    app.register_error_handler(ParseException, handle_unreadable_body)
     app.register_error_handler(Exception, handle_bug)
+    app.after_request(read_unread_body)

@@ -9,8 +9,9 @@ document served at /openapi.json.
 
 A request that breaks its route's schema is refused in the agent's words:
 406 `Parameter 'x' is malformed.` (or `not sent.` for an absent one), after
-400 `Invalid json format` for a body that is not JSON at all. Parameters are
-checked in the order the schema lists them, so the first bad one is named.
+400 `Invalid json format` for a body that is not JSON at all, or JSON that
+Sentinel will not take (nested too deep, a lone surrogate, NaN). Parameters
+are checked in the order the schema lists them, so the first bad one is named.
 """
 
 import functools
@@ -21,6 +22,7 @@ from dataclasses import dataclass, field
 
 import jsonschema
 from flask import request
+from werkzeug.exceptions import RequestEntityTooLarge
 
 from .errors import BadJSON, Malformed, NotSent
 
@@ -177,15 +179,51 @@ def marks(**attributes):
 _INTEGER_TEXT = re.compile(r"-?[0-9]+")
 
 
+# Deeper than any body a route takes (3 levels), and far from the depth where
+# validating a value or writing it out (both recurse once a level) would fail.
+MAX_DEPTH = 32
+
+
+def _refuse_constant(name):
+    raise ValueError(f"{name} is not JSON")
+
+
+def _check_tree(value):
+    """BadJSON for what JSON parses but nothing downstream can take: nesting
+    deeper than MAX_DEPTH, and strings with a lone surrogate (an escaped
+    "\\ud800" alone is no Unicode text: it has no UTF-8 to hash, log or send
+    to PostgreSQL). Walked with a list, not recursion, for the same reason."""
+    pending = [(value, 1)]
+    while pending:
+        item, depth = pending.pop()
+        if isinstance(item, str):
+            try:
+                item.encode()
+            except UnicodeEncodeError:
+                raise BadJSON("Invalid json format: a string holds a lone surrogate") from None
+        elif isinstance(item, dict | list):
+            if depth > MAX_DEPTH:
+                raise BadJSON(f"Invalid json format: nested deeper than {MAX_DEPTH} levels")
+            children = [*item.keys(), *item.values()] if isinstance(item, dict) else item
+            pending.extend((child, depth + 1) for child in children)
+
+
 def read_json():
     """The request body as JSON, whatever its Content-Type (as the agent reads it)."""
     raw = request.get_data(cache=True)
+    limit = request.max_content_length
+    if request.content_length is None and limit is not None and len(raw) >= limit:
+        # A chunked body has no length to refuse it by: werkzeug stops reading
+        # it at the limit without a word, so reaching the limit is going past it.
+        raise RequestEntityTooLarge()
     if not raw.strip():
         raise BadJSON()
     try:
-        return json.loads(raw)
+        value = json.loads(raw, parse_constant=_refuse_constant)
     except (ValueError, UnicodeDecodeError, RecursionError):
         raise BadJSON() from None
+    _check_tree(value)
+    return value
 
 
 # JSON Schema takes 1.0 for an integer; a JSON client sending a pid or a

@@ -36,6 +36,10 @@ def check_username(username):
 def check_password(password):
     if not isinstance(password, str) or not MIN_PASSWORD <= len(password) <= MAX_PASSWORD:
         raise Malformed("password")
+    try:
+        password.encode()  # what argon2 hashes: a lone surrogate has no UTF-8
+    except UnicodeEncodeError:
+        raise Malformed("password") from None
     return password
 
 
