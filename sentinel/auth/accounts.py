@@ -84,12 +84,13 @@ def list_users():
 def authenticate(username, password, address, limits):
     """The user these credentials name, or NotFound / Malformed / Throttled.
 
-    Format checks come first, then throttling, then the (slow) hash check.
+    Format checks come first, then throttling, which counts the attempt as a
+    failure until the (slow) hash check proves otherwise.
     """
     check_username(username)
     check_password(password)
     try:
-        throttle.check(username, address, limits)
+        counted = throttle.count_attempt(username, address, limits)
     except Throttled:
         logger.warning("event=login_throttled username=%s address=%s", username, address)
         raise
@@ -99,10 +100,9 @@ def authenticate(username, password, address, limits):
     except (argon2.exceptions.VerificationError, argon2.exceptions.InvalidHashError):
         user = None
     if user is None:
-        throttle.record_failure(username, address, limits)
         logger.warning("event=login_failed username=%s address=%s", username, address)
         raise NotFound("Invalid username/password.")
-    throttle.clear(username)
+    throttle.forgive(counted, username)
     logger.info("event=login username=%s address=%s", username, address)
     if hasher.check_needs_rehash(user.password_hash):
         user.password_hash = hasher.hash(password)
