@@ -171,6 +171,14 @@ def is_postgresql():
     return isinstance(database.obj, peewee.PostgresqlDatabase)
 
 
+def backend_pid():
+    """The PostgreSQL backend pid of this thread's state connection (the one
+    its writes go through), or None when the state is in SQLite."""
+    if not is_postgresql():
+        return None
+    return database.connection().get_backend_pid()
+
+
 @contextlib.contextmanager
 def migration_lock(db, lock_path):
     """Serialise migrations between processes (and hosts sharing PostgreSQL)."""

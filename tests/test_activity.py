@@ -6,6 +6,7 @@ import re
 import threading
 import time
 import uuid
+from urllib.parse import urlsplit
 
 import psycopg2
 import pytest
@@ -26,6 +27,7 @@ ROW_KEYS = [
     "user",
     "state",
     "query",
+    "application_name",
     "iow",
     "read_s",
     "write_s",
@@ -117,8 +119,8 @@ class Backends:
             )
             return cursor.fetchone()
 
-    def sleeping(self, seconds=30, dbname="postgres"):
-        conn = self.start(f"SELECT pg_sleep({seconds})", dbname=dbname)
+    def sleeping(self, seconds=30, dbname="postgres", **kwargs):
+        conn = self.start(f"SELECT pg_sleep({seconds})", conn=self.open(dbname, **kwargs))
         wait_for(lambda: self.is_running(conn, "pg_sleep"), what="pg_sleep to run")
         return conn
 
@@ -172,6 +174,12 @@ def other_database(pg_cluster):
         "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s", (name,)
     )
     pg_cluster.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture
+def state_url(request):
+    """SQLite, unless a test asks for its state in PostgreSQL (indirect parametrize)."""
+    return request.getfixturevalue(f"{getattr(request, 'param', 'sqlite')}_state")
 
 
 @pytest.fixture
@@ -239,10 +247,9 @@ def test_a_backend_that_never_ran_a_query_is_listed(client, headers, backends):
     assert isinstance(row["duration"], float) and row["duration"] >= 0
 
 
-def test_only_other_client_backends_are_listed(client, headers, backends, pg_cluster):
-    state_like = backends.open(application_name="sentinel-state")
-    backends.execute(state_like, "SELECT 1")
-    client.get("/activity", headers=headers)  # the pool now holds a connection
+def test_client_backends_but_the_one_asking_are_listed(client, headers, backends, pg_cluster):
+    client.get("/activity", headers=headers)  # the pool now holds its one connection
+    (asking,) = sentinel_pids(pg_cluster)
     pids = {row["pid"] for row in get_rows(client, headers)}
     others = {
         pid
@@ -251,9 +258,27 @@ def test_only_other_client_backends_are_listed(client, headers, backends, pg_clu
         )
     }
     assert others and not pids & others
-    assert sentinel_pids(pg_cluster) and not pids & sentinel_pids(pg_cluster)
-    assert state_like.get_backend_pid() not in pids
+    assert asking not in pids
     assert backends.observer.get_backend_pid() in pids
+
+
+@pytest.mark.parametrize("name", ["sentinel", "sentinel-state"])
+def test_a_client_named_like_sentinel_is_listed_under_that_name(client, headers, backends, name):
+    pid = backends.sleeping(application_name=name).get_backend_pid()
+    row = row_of(get_rows(client, headers), pid)
+    assert (row["query"], row["application_name"]) == ("SELECT pg_sleep(30)", name)
+
+
+def test_another_sentinels_connections_are_listed(client, headers, settings, pg_cluster):
+    other = create_app(settings)  # another web worker, or the worker
+    try:
+        before = sentinel_pids(pg_cluster)
+        assert other.test_client().get("/activity", headers=headers).status_code == 200
+        (theirs,) = sentinel_pids(pg_cluster) - before
+        row = row_of(get_rows(client, headers), theirs)
+        assert (row["application_name"], row["state"]) == ("sentinel", "idle")
+    finally:
+        other.extensions["sentinel.postgres"].close()
 
 
 def test_rows_come_longest_running_first(client, headers, backends):
@@ -590,7 +615,8 @@ def test_kill_terminates_a_backend_and_records_it(client, headers, backends):
 def test_kill_refuses_what_is_not_a_client_backend_and_nothing_dies(
     client, headers, backends, pg_cluster
 ):
-    client.get("/activity", headers=headers)  # so that Sentinel's pool holds a connection
+    # The pool's one connection: the backend that will answer the kill.
+    client.get("/activity", headers=headers)
     postmaster = int((pg_cluster.data / "postmaster.pid").read_text().split()[0])
     walwriter, launcher = (
         pg_cluster.execute(
@@ -604,6 +630,52 @@ def test_kill_refuses_what_is_not_a_client_backend_and_nothing_dies(
     assert answer.get_json() == {"backends": [{"pid": pid, "killed": False} for pid in pids]}
     os.kill(postmaster, 0)  # still there
     assert all(backends.alive(pid) for pid in (walwriter, launcher, own))
+    assert messages(client, headers) == ["Login"]
+
+
+@pytest.mark.parametrize("name", ["sentinel", "sentinel-state"])
+def test_a_client_named_like_sentinel_can_be_terminated(client, headers, backends, name):
+    pid = backends.sleeping(application_name=name).get_backend_pid()
+    answer = client.post("/activity/kill", json={"pids": [pid]}, headers=headers)
+    assert answer.get_json() == {"backends": [{"pid": pid, "killed": True}]}
+    wait_for(lambda: not backends.alive(pid), what="the backend to end")
+
+
+@pytest.mark.parametrize("name", ["sentinel", "sentinel-state"])
+def test_a_client_named_like_sentinel_can_be_cancelled(client, headers, backends, name):
+    pid = backends.sleeping(application_name=name).get_backend_pid()
+    answer = client.post("/activity/cancel", json={"pids": [pid]}, headers=headers)
+    assert answer.get_json() == {"backends": [{"pid": pid, "cancelled": True}]}
+    wait_for(lambda: (backends.activity(pid) or ("gone",))[0] == "idle", what="the query to end")
+
+
+def test_another_sentinels_connection_can_be_terminated_and_it_recovers(
+    client, headers, settings, pg_cluster
+):
+    other = create_app(settings)
+    try:
+        before = sentinel_pids(pg_cluster)
+        other.test_client().get("/activity", headers=headers)
+        (theirs,) = sentinel_pids(pg_cluster) - before
+        answer = client.post("/activity/kill", json={"pids": [theirs]}, headers=headers)
+        assert answer.get_json() == {"backends": [{"pid": theirs, "killed": True}]}
+        wait_for(lambda: theirs not in sentinel_pids(pg_cluster), what="the backend to end")
+        assert other.test_client().get("/activity", headers=headers).status_code == 200
+    finally:
+        other.extensions["sentinel.postgres"].close()
+
+
+@pytest.mark.parametrize("state_url", ["postgres"], indirect=True)
+def test_kill_spares_the_state_connection_it_records_through(
+    client, headers, pg_cluster, state_url
+):
+    client.get("/profile", headers=headers)  # the state's one pooled connection is open
+    ((state_pid,),) = pg_cluster.execute(
+        "SELECT pid FROM pg_stat_activity WHERE datname = %s", (urlsplit(state_url).path[1:],)
+    )
+    answer = client.post("/activity/kill", json={"pids": [state_pid]}, headers=headers)
+    assert answer.get_json() == {"backends": [{"pid": state_pid, "killed": False}]}
+    assert pg_cluster.execute("SELECT 1 FROM pg_stat_activity WHERE pid = %s", (state_pid,))
     assert messages(client, headers) == ["Login"]
 
 

@@ -17,17 +17,14 @@ import time
 import psycopg2
 import psycopg2.errors
 
-from ... import host, procfs, samples
+from ... import host, procfs, samples, state
 from ...core import notifications
 from ...errors import PostgresTimeout, PostgresUnavailable
-from ...postgres import APPLICATION_NAME, sql_folder
+from ...postgres import sql_folder
 
 logger = logging.getLogger(__name__)
 
 SQL = sql_folder(__file__)
-# Sentinel's own sessions: the pool's and the state database's, when it lives
-# on the managed instance. They are not listed and never signalled.
-OWN_APPLICATIONS = [APPLICATION_NAME, "sentinel-state"]
 MAX_PID = 2**31 - 1
 UNITS = ("K", "M", "G", "T", "P", "E", "Z", "Y")
 NO_FIGURES = {"iow": "N", "read_s": "0.00B", "write_s": "0.00B", "cpu": 0.0, "memory": 0.0}
@@ -172,12 +169,13 @@ def _name_relations(pg, locks):
 
 
 def _query(conn, name):
-    """The rows of sql/<name>.sql; Sentinel's own application_names are `own`."""
-    return conn.query_file(SQL / f"{name}.sql", {"own": OWN_APPLICATIONS})
+    """The rows of sql/<name>.sql."""
+    return conn.query_file(SQL / f"{name}.sql")
 
 
 def backends(pg, store, identity):
-    """/activity's rows: every client backend but Sentinel's own, longest-running first."""
+    """/activity's rows: every client backend but the one asking, Sentinel's
+    other connections included, longest-running first."""
     rows = pg.run(lambda conn: _query(conn, "activity"))
     pids = [row["pid"] for row in rows]
     name = _sample_name(identity, "backends")
@@ -312,16 +310,24 @@ def _send(conn, sql, pid):
 
 def signal(pg, pids, action, username):
     """Cancel the query of, or terminate ("cancel" / "terminate"), each pid that is
-    a client backend of the instance other than Sentinel's own; anything else is
-    never signalled. Returns [{"pid", <"cancelled" | "killed">: bool}] in the
-    request's order, a repeated pid being signalled and answered true once.
-    Each backend signalled is recorded in the notifications under `username`.
+    a client backend of the instance, but the one sending the signal and the
+    state database's connection the notification is recorded through; anything
+    else is never signalled. Returns [{"pid", <"cancelled" | "killed">: bool}]
+    in the request's order, a repeated pid being signalled and answered true
+    once. Each backend signalled is recorded in the notifications under
+    `username`.
+
+    Sentinel's connections are known by their pids, never by their
+    application_name, which any client can take.
     """
     sql, key, message = ACTIONS[action]
     unique = list(dict.fromkeys(pids))
+    # On another server than the instance, the state's pid may match an
+    # unrelated backend there: it is refused too, the safe side.
+    spared = [pid for pid in (state.backend_pid(),) if pid is not None]
 
     def send(conn):
-        params = {"pids": unique, "own": OWN_APPLICATIONS}
+        params = {"pids": unique, "spared": spared}
         eligible = {row["pid"] for row in conn.query_file(SQL / "activity_signalable.sql", params)}
         return [pid for pid in unique if pid in eligible and _send(conn, sql, pid)]
 

@@ -36,6 +36,7 @@ BACKEND = record(
     user=nullable(STRING),
     state=nullable(STRING),
     query=nullable(STRING),
+    application_name=nullable(STRING),
     **PROCESS,
 )
 LOCK_ROW = record(
@@ -128,7 +129,7 @@ SIGNALLED = {
 @blueprint.post("/kill")
 @session_required
 @describe(
-    "Terminate client backends (Sentinel's own never)",
+    "Terminate client backends (never the one answering)",
     body=PIDS,
     answers={200: SIGNALLED["terminate"]},
     errors=POSTGRES_ERRORS,
@@ -141,7 +142,7 @@ def kill(body):
 @blueprint.post("/cancel")
 @session_required
 @describe(
-    "Cancel the queries of client backends (Sentinel's own never)",
+    "Cancel the queries of client backends (never the one answering)",
     body=PIDS,
     answers={200: SIGNALLED["cancel"]},
     errors=POSTGRES_ERRORS,
