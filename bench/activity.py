@@ -10,7 +10,7 @@ import uuid
 import psycopg2
 import psycopg2.extensions
 
-from sentinel.plugins.activity.activity import OWN_APPLICATIONS, SQL
+from sentinel.plugins.activity.activity import SQL
 from sentinel.postgres import load_sql
 
 from .common import KeepAliveClient, fmt, interleaved, read_route_target, speed, timed
@@ -92,11 +92,10 @@ def wait_until_waiting(conn, count, timeout=60):
 def raw_call(conn, name):
     """The route's SQL as the file has it, through one open connection."""
     sql = load_sql(SQL / f"{name}.sql", conn.server_version)
-    params = {"own": OWN_APPLICATIONS} if "%(own)s" in sql else None
 
     def call():
         with conn.cursor() as cursor:
-            cursor.execute(sql, params)
+            cursor.execute(sql)
             cursor.fetchall()
 
     return call

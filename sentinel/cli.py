@@ -72,22 +72,41 @@ def read_password(from_stdin):
     return click.prompt("Password", hide_input=True, confirmation_prompt=True)
 
 
+ROLE = click.Choice(accounts.ROLES)
+
+
 @users.command("create")
 @click.argument("username")
 @click.option("--password-stdin", is_flag=True, help="Read the password from stdin.")
+@click.option(
+    "--role",
+    type=ROLE,
+    help="admin changes things, viewer only reads (default: admin for the first user, "
+    "viewer for the others).",
+)
 @with_app
-def create_user(username, password_stdin):
+def create_user(username, password_stdin, role):
     """Create a user (password prompted, or read from stdin)."""
-    accounts.create_user(username, read_password(password_stdin))
-    click.echo(f"User {username} created.")
+    user = accounts.create_user(username, read_password(password_stdin), role)
+    click.echo(f"User {username} created ({user.role}).")
+
+
+@users.command("role")
+@click.argument("username")
+@click.argument("role", type=ROLE)
+@with_app
+def set_role(username, role):
+    """Make a user an admin or a viewer (their sessions and tokens follow at once)."""
+    accounts.set_role(username, role)
+    click.echo(f"User {username} is now {role}.")
 
 
 @users.command("list")
 @with_app
 def list_users():
-    """List users with their creation date."""
+    """List users with their role and creation date."""
     for user in accounts.list_users():
-        click.echo(f"{user.username}\t{user.created_at:%Y-%m-%d %H:%M:%S}")
+        click.echo(f"{user.username}\t{user.role}\t{user.created_at:%Y-%m-%d %H:%M:%S}")
 
 
 @users.command("delete")
@@ -112,7 +131,7 @@ def change_password(username, password_stdin):
 @users.command("ensure-admin")
 @with_app
 def ensure_admin():
-    """Make sure the user `admin` exists.
+    """Make sure the user `admin` exists, with the admin role.
 
     With SENTINEL_ADMIN_PASSWORD set, admin gets that password. Without it, a
     missing admin is created with a generated password printed once here.
@@ -123,10 +142,11 @@ def ensure_admin():
     except NotFound:
         generated = not password
         password = password or secrets.token_urlsafe(12)
-        accounts.create_user("admin", password)
+        accounts.create_user("admin", password, accounts.ADMIN)
         shown = password if generated else "the one in SENTINEL_ADMIN_PASSWORD"
         click.echo(f"user admin created, password: {shown}")
         return
+    accounts.set_role("admin", accounts.ADMIN)
     if password:
         accounts.set_password("admin", password)
         click.echo("user admin, password: the one in SENTINEL_ADMIN_PASSWORD")

@@ -338,6 +338,8 @@ def _error_statuses(contract, view):
         statuses |= {401, 406}
     if auth == "cookie":
         statuses.add(302)
+    if getattr(view, "role", None):
+        statuses.add(403)
     if contract.query:
         statuses.add(406)
     if contract.body is not None:
@@ -377,6 +379,13 @@ def operation(rule, view, contract, method):
         described["parameters"] = parameters
     auth = getattr(view, "auth", None)
     described["security"] = SECURITY.get(auth, [])
+    role = getattr(view, "role", None)
+    if role:
+        # The role a user needs, for clients and for the check that every write has one.
+        described["x-role"] = role
+        described["description"] = (
+            f"{described.get('description', '')}\n\nNeeds the {role} role.".strip()
+        )
     if contract.body is not None:
         described["requestBody"] = {"required": True, "content": {JSON: {"schema": contract.body}}}
     if contract.form is not None:

@@ -38,6 +38,12 @@ class Unauthorized(SentinelError):
     status = 401
 
 
+class Forbidden(SentinelError):
+    """Signed in, but the user's role does not allow the change asked."""
+
+    status = 403
+
+
 class NotFound(SentinelError):
     """The object the request names does not exist."""
 

@@ -49,6 +49,7 @@ class BaseModel(peewee.Model):
 class User(BaseModel):
     username = peewee.CharField(unique=True, max_length=64)
     password_hash = peewee.CharField(max_length=255)
+    role = peewee.CharField(max_length=16, default="viewer")  # admin | viewer
     created_at = peewee.DateTimeField(default=utcnow)
 
     class Meta:

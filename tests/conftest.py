@@ -132,11 +132,11 @@ def client(app):
 
 @pytest.fixture
 def make_user(app):
-    def make(username="alice", password="alice-password"):
+    def make(username="alice", password="alice-password", role="admin"):
         from sentinel.auth import accounts
 
         with app.app_context():
-            accounts.create_user(username, password)
+            accounts.create_user(username, password, role)
         return username, password
 
     return make
@@ -178,9 +178,9 @@ class Auth:
         self.client = client
         self.make_user = make_user
 
-    def login(self, username="alice", password="alice-password", create=True):
+    def login(self, username="alice", password="alice-password", create=True, role="admin"):
         if create:
-            self.make_user(username, password)
+            self.make_user(username, password, role)
         answer = self.client.post("/login", json={"username": username, "password": password})
         assert answer.status_code == 200, answer.get_json()
         return answer.get_json()["session"]
@@ -328,12 +328,13 @@ def page(request, browser, service, artifacts_dir):
     assert not violations, violations
 
 
-def create_ui_user(service):
+def create_ui_user(service, role="admin"):
     """A new user of a running service, created through the CLI; its password
     is "user-password"."""
     name = "u" + uuid.uuid4().hex[:10]
     subprocess.run(
-        [sys.executable, "-m", "sentinel", "users", "create", name, "--password-stdin"],
+        [sys.executable, "-m", "sentinel", "users", "create", name, "--password-stdin"]
+        + ["--role", role],
         input="user-password\n",
         env=service.env,
         check=True,
@@ -351,7 +352,8 @@ def ui_user(service):
 
 @pytest.fixture
 def ui_user_factory():
-    """ui_user_factory(service) -> a user of that service (password "user-password")."""
+    """ui_user_factory(service, role="admin") -> a user of that service (password
+    "user-password")."""
     return create_ui_user
 
 

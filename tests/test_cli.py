@@ -13,7 +13,7 @@ def login(settings, username, password):
 def test_create_a_user_with_the_password_on_stdin(sentinel, settings):
     result = sentinel("users", "create", "alice", "--password-stdin", stdin="alice-password\n")
     assert result.returncode == 0, result.stderr
-    assert "User alice created." in result.stdout
+    assert "User alice created (admin)." in result.stdout
     assert login(settings, "alice", "alice-password").status_code == 200
 
 

@@ -50,7 +50,21 @@ def test_processes_starting_together_migrate_once(request, settings, backend):
     app = create_app({**settings, "database": url})
     with app.app_context():
         rows = state.database.execute_sql("SELECT name FROM sentinel_schema").fetchall()
-    assert sorted(tuple(row) for row in rows) == [("0001_initial",), ("0002_collected_samples",)]
+    every = sorted((path.stem,) for path in state.MIGRATIONS_DIR.glob("[0-9]*.py"))
+    assert sorted(tuple(row) for row in rows) == every
+
+
+def test_users_from_before_roles_stay_admins(tmp_path):
+    db = state.open_database(f"sqlite:///{tmp_path / 'old.db'}")
+    with db.connection_context():
+        state.runner(db).up(target="0002_collected_samples")
+        db.execute_sql(
+            "INSERT INTO users (username, password_hash, created_at)"
+            " VALUES ('olddba', 'x', '2026-01-01 00:00:00')"
+        )
+    state.migrate(db, tmp_path)
+    with db.connection_context():
+        assert db.execute_sql("SELECT role FROM users").fetchall() == [("admin",)]
 
 
 def test_a_copy_of_the_state_file_gives_no_credential(app, auth, sqlite_state):

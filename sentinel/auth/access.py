@@ -5,11 +5,11 @@ import functools
 import hmac
 
 from flask import current_app, g, request
-from flask_login import login_required
+from flask_login import current_user, login_required
 
 from ..contract import marks
-from ..errors import Unauthorized
-from . import sessions
+from ..errors import Forbidden, Unauthorized
+from . import accounts, sessions
 
 KEY_HEADER = "X-TemBoard-Agent-Key"
 
@@ -47,25 +47,36 @@ def client_address():
     return request.remote_addr or "unknown"
 
 
-def session_required(view=None, *, key=False):
-    """Reject the request unless it carries a live session.
+def require_admin(role):
+    """The one check every route that changes something makes: viewers read only."""
+    if role != accounts.ADMIN:
+        raise Forbidden("This needs the admin role: a viewer can read but change nothing.")
+
+
+def session_required(view=None, *, key=False, admin=False):
+    """Reject the request unless it carries a live session; with admin=True,
+    unless its user is an admin (403).
 
     With key=True (the read-only routes), a presented agent key replaces the
     session: the right key is enough, a wrong one is refused even with a session.
     """
+    if key and admin:
+        raise ValueError("the agent key opens read-only routes only")
 
     def decorator(view):
         @functools.wraps(view)
-        @marks(auth="session-or-key" if key else "session")
+        @marks(auth="session-or-key" if key else "session", role=accounts.ADMIN if admin else None)
         def wrapper(*args, **kwargs):
             presented = presented_key() if key else None
             if presented is not None:
                 check_agent_key(presented)
-                g.session_id, g.username = None, None
+                g.session_id, g.username, g.role = None, None, accounts.VIEWER
             else:
                 raw = request.headers.get("X-Session")
                 session = sessions.resolve(raw, settings()["session_timeout"])
-                g.session_id, g.username = raw, session.username
+                g.session_id, g.username, g.role = raw, session.username, session.role
+            if admin:
+                require_admin(g.role)
             return view(*args, **kwargs)
 
         return wrapper
@@ -73,6 +84,19 @@ def session_required(view=None, *, key=False):
     return decorator(view) if view is not None else decorator
 
 
-def signed_in(view):
-    """A web UI route: the browser must be signed in (else to the sign-in page)."""
-    return marks(auth="cookie")(login_required(view))
+def signed_in(view=None, *, admin=False):
+    """A web UI route: the browser must be signed in (else to the sign-in page);
+    with admin=True, as an admin (403 otherwise)."""
+
+    def decorator(view):
+        @functools.wraps(view)
+        @marks(auth="cookie", role=accounts.ADMIN if admin else None)
+        @login_required
+        def wrapper(*args, **kwargs):
+            if admin:
+                require_admin(current_user.role)
+            return view(*args, **kwargs)
+
+        return wrapper
+
+    return decorator(view) if view is not None else decorator

@@ -15,6 +15,9 @@ from . import throttle
 USERNAME_RE = re.compile(r"[a-z0-9]{3,16}")
 MIN_PASSWORD, MAX_PASSWORD = 5, 256  # well-formed at sign-in
 MIN_NEW_PASSWORD = 8
+# An admin changes things (kill, control, settings, jobs); a viewer reads.
+ADMIN, VIEWER = "admin", "viewer"
+ROLES = (ADMIN, VIEWER)
 
 logger = logging.getLogger(__name__)
 hasher = argon2.PasswordHasher()
@@ -49,11 +52,21 @@ def _check_new_password(password):
         raise Invalid(f"A password needs at least {MIN_NEW_PASSWORD} characters.")
 
 
-def create_user(username, password):
+def check_role(role):
+    if role not in ROLES:
+        raise Invalid(f"A role is one of: {', '.join(ROLES)}.")
+    return role
+
+
+def create_user(username, password, role=None):
+    """A new user. Without a role, the first user is an admin and the others viewers."""
     check_username(username)
     _check_new_password(password)
+    if role is None:
+        role = VIEWER if User.select().exists() else ADMIN
+    check_role(role)
     try:
-        return User.create(username=username, password_hash=hasher.hash(password))
+        return User.create(username=username, password_hash=hasher.hash(password), role=role)
     except peewee.IntegrityError:
         raise Conflict(f"User {username!r} already exists.") from None
 
@@ -69,6 +82,14 @@ def set_password(username, password):
     _check_new_password(password)
     user = get_user(username)
     user.password_hash = hasher.hash(password)
+    user.save()
+    return user
+
+
+def set_role(username, role):
+    check_role(role)
+    user = get_user(username)
+    user.role = role
     user.save()
     return user
 

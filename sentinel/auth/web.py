@@ -33,9 +33,14 @@ class SignedIn(UserMixin):
     on the server (never an API session id), so signing out or expiring there
     ends the browser's session too."""
 
-    def __init__(self, reference, username):
+    def __init__(self, reference, username, role):
         self.reference = reference
         self.username = username
+        self.role = role
+
+    @property
+    def is_admin(self):
+        return self.role == accounts.ADMIN
 
     def get_id(self):
         return self.reference
@@ -51,7 +56,7 @@ def load_user(reference):
         found = sessions.resolve_ui(reference, settings()["session_timeout"])
     except (Malformed, Unauthorized):
         return None
-    return SignedIn(reference, found.username)
+    return SignedIn(reference, found.username, found.role)
 
 
 @blueprint.route("/login", methods=["GET", "POST"])
@@ -83,7 +88,7 @@ def login():
         else:
             reference = sessions.open_ui_session(user, address, settings()["session_timeout"])
             session.permanent = True
-            login_user(SignedIn(reference, user.username))
+            login_user(SignedIn(reference, user.username, user.role))
             notifications.record(user.username, "Login")
             return redirect(url_for("home.home"))
     elif request.method == "POST":

@@ -127,7 +127,7 @@ SIGNALLED = {
 
 
 @blueprint.post("/kill")
-@session_required
+@session_required(admin=True)
 @describe(
     "Terminate client backends (never the one answering)",
     body=PIDS,
@@ -140,7 +140,7 @@ def kill(body):
 
 
 @blueprint.post("/cancel")
-@session_required
+@session_required(admin=True)
 @describe(
     "Cancel the queries of client backends (never the one answering)",
     body=PIDS,

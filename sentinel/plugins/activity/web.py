@@ -45,7 +45,7 @@ def data():
 
 
 @blueprint.post("/kill")
-@signed_in
+@signed_in(admin=True)
 @describe(
     "Terminate backends from the page",
     body=PIDS,
@@ -58,7 +58,7 @@ def kill(body):
 
 
 @blueprint.post("/cancel")
-@signed_in
+@signed_in(admin=True)
 @describe(
     "Cancel queries from the page",
     body=PIDS,

@@ -15,7 +15,7 @@ VERSION = record(numeric=INTEGER, full=STRING)
 
 
 @blueprint.post("/control")
-@session_required
+@session_required(admin=True)
 @describe(
     "Start, stop, restart or reload PostgreSQL",
     body=ACTION,

@@ -46,7 +46,7 @@ def state():
 
 
 @blueprint.post("/control")
-@signed_in
+@signed_in(admin=True)
 @describe(
     "Reload or restart PostgreSQL from the page",
     body=ACTION,

@@ -20,10 +20,12 @@
   const withRates = (rows) => rows.map((row) =>
     ({...row, read_rate: bytes(row.read_s), write_rate: bytes(row.write_s)}));
 
-  const buttons = (pid) => `
+  // Only an admin's page carries the signal URLs: a viewer gets no buttons.
+  const mayAct = "killUrl" in section.dataset;
+  const buttons = (pid) => mayAct ? `
     <button type="button" class="secondary outline" data-signal="cancel" data-pid="${pid}">Cancel</button>
-    <button type="button" class="contrast outline" data-signal="terminate" data-pid="${pid}">Terminate</button>`;
-  const actions = (pid) => `<td class="actions">${buttons(pid)}</td>`;
+    <button type="button" class="contrast outline" data-signal="terminate" data-pid="${pid}">Terminate</button>` : "";
+  const actions = (pid) => mayAct ? `<td class="actions">${buttons(pid)}</td>` : "";
   const figures = (row) => `<td>${row.cpu.toFixed(2)}</td><td>${row.memory.toFixed(2)}</td><td>${esc(row.read_s)}</td>
     <td>${esc(row.write_s)}</td><td>${esc(row.iow)}</td>`;
 
