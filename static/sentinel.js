@@ -68,6 +68,80 @@ const Sentinel = (() => {
     return {render};
   }
 
+  /* One way to show each kind of figure on every page (docs/ui.md). Unknown
+   * values (null, undefined, NaN) read "—". Times are 24-hour, in the
+   * browser's time zone, which the header names once. */
+  const UNKNOWN = "—";
+  const known = (value) => value !== null && value !== undefined && !Number.isNaN(Number(value));
+  const asDate = (value) => value instanceof Date ? value
+    : typeof value === "number" ? new Date(value * 1000) : new Date(value);
+  const pad = (n) => String(n).padStart(2, "0");
+  const BINARY = ["B", "KiB", "MiB", "GiB", "TiB", "PiB"];
+  const format = {
+    UNKNOWN,
+    /* "14:03:07" from a Date, unix seconds or an ISO text. */
+    time(value) {
+      if (!known(value) && !(value instanceof Date) && typeof value !== "string") return UNKNOWN;
+      const d = asDate(value);
+      return Number.isNaN(d.getTime()) ? UNKNOWN : `${pad(d.getHours())}:${pad(d.getMinutes())}:${pad(d.getSeconds())}`;
+    },
+    /* "2026-12-01 14:03:07", the full timestamp shown on hover. */
+    dateTime(value) {
+      if (value === null || value === undefined) return UNKNOWN;
+      const d = asDate(value);
+      if (Number.isNaN(d.getTime())) return UNKNOWN;
+      return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())} ${format.time(d)}`;
+    },
+    /* The browser's zone, as the header says it: "Europe/Paris (UTC+01:00)". */
+    zone() {
+      const minutes = -new Date().getTimezoneOffset();
+      const sign = minutes < 0 ? "-" : "+";
+      const offset = `UTC${sign}${pad(Math.floor(Math.abs(minutes) / 60))}:${pad(Math.abs(minutes) % 60)}`;
+      const name = Intl.DateTimeFormat().resolvedOptions().timeZone;
+      return name ? `${name} (${offset})` : offset;
+    },
+    /* "45 s", "3 min 12 s", "2 h 14 min", "3 d 4 h": two units at most. */
+    duration(seconds) {
+      if (!known(seconds)) return UNKNOWN;
+      let s = Math.max(0, Math.round(Number(seconds)));
+      if (s < 60) return `${s} s`;
+      const units = [["d", 86400], ["h", 3600], ["min", 60], ["s", 1]];
+      const parts = [];
+      for (const [unit, size] of units) {
+        if (s >= size || parts.length) {
+          parts.push([Math.floor(s / size), unit]);
+          s %= size;
+        }
+        if (parts.length === 2) break;
+      }
+      return parts.filter(([n], i) => i === 0 || n).map(([n, unit]) => `${n} ${unit}`).join(" ");
+    },
+    /* "3 min ago" from a Date, unix seconds or an ISO text. */
+    ago(value) {
+      if (value === null || value === undefined) return UNKNOWN;
+      const d = asDate(value);
+      if (Number.isNaN(d.getTime())) return UNKNOWN;
+      const seconds = (Date.now() - d.getTime()) / 1000;
+      return seconds < 5 ? "just now" : `${format.duration(seconds)} ago`;
+    },
+    /* Binary units, three significant figures: "12.3 MiB". */
+    bytes(value) {
+      if (!known(value)) return UNKNOWN;
+      let n = Number(value), i = 0;
+      while (Math.abs(n) >= 1024 && i < BINARY.length - 1) { n /= 1024; i += 1; }
+      return `${i === 0 ? Math.round(n) : n.toPrecision(3)} ${BINARY[i]}`;
+    },
+    rate(value) { return known(value) ? `${format.bytes(value)}/s` : UNKNOWN; },
+    /* "12.3 %" (a percentage already, 0-100). */
+    percent(value, digits = 1) { return known(value) ? `${Number(value).toFixed(digits)} %` : UNKNOWN; },
+    /* Counts are integers, grouped: "12 345". */
+    count(value) {
+      return known(value) ? Math.round(Number(value)).toLocaleString("en-US").replace(/,/g, "\u202f") : UNKNOWN;
+    },
+    /* Any other number, `digits` after the point. */
+    number(value, digits = 2) { return known(value) ? Number(value).toFixed(digits) : UNKNOWN; },
+  };
+
   const escape = (value) => String(value ?? "").replace(/[&<>"']/g,
     (c) => ({"&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;"}[c]));
 
@@ -93,5 +167,5 @@ const Sentinel = (() => {
   }
 
   return {getJSON: (url) => request("GET", url), postJSON: (url, body) => request("POST", url, body),
-          every, say, sortableTable, escape, timeChart};
+          every, say, sortableTable, escape, timeChart, format};
 })();
