@@ -7,6 +7,7 @@ print as one line at start.
 """
 
 import os
+import re
 import secrets
 import shlex
 import socket
@@ -96,7 +97,11 @@ def _dsn(value):
     try:
         psycopg2.extensions.parse_dsn(_text(value))
     except psycopg2.ProgrammingError as exc:
-        raise ValueError(f"invalid connection string: {str(exc).strip()}") from None
+        reason = str(exc).strip()
+        if "password" in value or "@" in value:
+            # libpq quotes the word it stumbled on, which can be the password.
+            reason = re.sub(r'"[^"]*"', '"***"', reason)
+        raise ValueError(f"invalid connection string: {reason}") from None
     return value
 
 
@@ -119,14 +124,15 @@ def _pg_ctl(value):
 def _redis_url(value):
     scheme = urlsplit(_text(value)).scheme
     if scheme not in ("redis", "rediss", "unix"):
-        raise ValueError(f"expected a redis://, rediss:// or unix:// URL, got {value!r}")
+        shown = _masked_url(value)
+        raise ValueError(f"expected a redis://, rediss:// or unix:// URL, got {shown!r}")
     return value
 
 
 def _database_url(value):
     text = _text(value)
     if text and urlsplit(text).scheme not in ("sqlite", "postgresql", "postgres"):
-        raise ValueError(f"expected sqlite:///PATH or postgresql://..., got {value!r}")
+        raise ValueError(f"expected sqlite:///PATH or postgresql://..., got {_masked_url(text)!r}")
     return text
 
 
@@ -298,17 +304,31 @@ SECRETS = ("secret_key", "admin_password", "agent_key")
 
 
 def without_password(url_or_dsn):
-    """A connection string or URL fit to print: its password left out."""
+    """A connection string or URL fit to print: its password left out, from
+    the user part of a URL and from its query (?password=, which libpq and
+    redis-py both read)."""
     if "://" in url_or_dsn:
-        parts = urlsplit(url_or_dsn)
+        shown = re.sub(r"([?&]password=)[^&#]*", r"\g<1>***", url_or_dsn)
+        parts = urlsplit(shown)
         if parts.password is None:
-            return url_or_dsn
+            return shown
         netloc = parts.netloc.rsplit("@", 1)[1]
         user = f"{parts.username}:***@" if parts.username else ":***@"
         return parts._replace(netloc=user + netloc).geturl()
     params = psycopg2.extensions.parse_dsn(url_or_dsn)
     params.pop("password", None)
     return psycopg2.extensions.make_dsn(**params)
+
+
+def _masked_url(text):
+    """A URL refused as a setting, fit for the error message: what comes
+    before an @ may hold a password, even in something that is no URL."""
+    try:
+        if "://" in text:
+            return without_password(text)
+    except ValueError:
+        pass
+    return f"***@{text.rsplit('@', 1)[1]}" if "@" in text else text
 
 
 def printable(settings):

@@ -11,6 +11,7 @@ import datetime
 import fcntl
 import functools
 import logging
+import os
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
@@ -135,12 +136,25 @@ def compiled_once(build):
     return lambda: compile_for(type(database.obj))
 
 
+def private_sqlite_files(path):
+    """Make the SQLite database only its owner may read or write, with its -wal
+    and -shm files: SQLite would create it 0644, and gives those two the
+    database file's mode. One made readable before is closed up too."""
+    path = Path(path)
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    os.close(os.open(path, os.O_RDWR | os.O_CREAT, 0o600))
+    for file in (path, path.with_name(f"{path.name}-wal"), path.with_name(f"{path.name}-shm")):
+        with contextlib.suppress(FileNotFoundError):
+            if file.stat().st_mode & 0o077:
+                file.chmod(0o600)
+
+
 def open_database(url):
     """A pooled peewee database for a sqlite:///path or postgresql:// URL."""
     parts = urlsplit(url)
     if parts.scheme == "sqlite":
         path = unquote(parts.path)
-        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        private_sqlite_files(path)
         return PooledSqliteDatabase(
             path,
             pragmas=SQLITE_PRAGMAS,
@@ -191,7 +205,8 @@ def migration_lock(db, lock_path):
             finally:
                 db.execute_sql("SELECT pg_advisory_unlock(%s)", (MIGRATION_LOCK_ID,))
         return
-    with open(lock_path, "a") as handle:
+    fd = os.open(lock_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+    with os.fdopen(fd, "a") as handle:
         fcntl.flock(handle, fcntl.LOCK_EX)
         try:
             with db.connection_context():

@@ -2,17 +2,20 @@
 a fresh state database per test, and small factories for users and sessions."""
 
 import os
+import re
 import shutil
 import subprocess
 import sys
 import uuid
 from pathlib import Path
+from urllib.parse import unquote, urlsplit
 
+import psycopg2.extensions
 import pytest
 from flask import request
 from playwright.sync_api import sync_playwright
 
-from sentinel import contract, create_app, state
+from sentinel import config, contract, create_app, state
 from sentinel.dev import sandbox
 
 ARTIFACTS = Path(__file__).parent / "artifacts"
@@ -105,10 +108,41 @@ def settings(tmp_path, pg_cluster, redis_url, state_url):
     }
 
 
+# An API token as sessions.create_token() makes them: no answer ever holds one.
+API_TOKEN = re.compile(rb"snt_[A-Za-z0-9_-]{43}")
+
+
+def password_in(url_or_dsn):
+    if "://" in url_or_dsn:
+        password = urlsplit(url_or_dsn).password
+        return unquote(password) if password else None
+    return psycopg2.extensions.parse_dsn(url_or_dsn).get("password") if url_or_dsn else None
+
+
+def secrets_of(settings):
+    """The secrets an app is given: its keys and the passwords of the
+    connection strings it is configured with."""
+    found = {settings[name] for name in config.SECRETS}
+    found |= {password_in(settings[name]) for name in ("pg_dsn", "redis_url", "database")}
+    return {secret for secret in found if secret}
+
+
+def leaks(answers, secrets):
+    """'METHOD /path: what' for every answer holding a secret or an API token."""
+    found = []
+    for where, text in answers:
+        found += [f"{where}: a secret" for secret in secrets if secret.encode() in text]
+        found += [f"{where}: an API token" for _ in API_TOKEN.finditer(text)]
+    return found
+
+
 @pytest.fixture
 def app(settings):
     app = create_app(settings)
     violations = []
+    # Every secret the test gives the app, users' passwords included (make_user).
+    app.used_secrets = secrets_of(app.config["SENTINEL"])
+    answers = []
 
     @app.after_request
     def check_against_the_description(response):
@@ -118,8 +152,19 @@ def app(settings):
             violations.append(problem)
         return response
 
+    @app.after_request
+    def keep_for_the_secrets_check(response):
+        # Files are sent as they are read: none of them is an answer of Sentinel's.
+        if not response.direct_passthrough and not response.is_streamed:
+            headers = str(response.headers).encode()
+            answers.append((f"{request.method} {request.path}", headers + response.get_data()))
+        return response
+
     yield app
     assert not violations, violations
+    # ... and none may give away a secret it was given, or an API token.
+    leaked = leaks(answers, app.used_secrets)
+    assert not leaked, leaked
     app.extensions["sentinel.postgres"].close()
     app.extensions["sentinel.redis"].close()
     state.database.close_all()
@@ -137,6 +182,7 @@ def make_user(app):
 
         with app.app_context():
             accounts.create_user(username, password, role)
+        app.used_secrets.add(password)
         return username, password
 
     return make

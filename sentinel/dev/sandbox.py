@@ -14,6 +14,7 @@ import shutil
 import signal
 import socket
 import ssl
+import stat
 import subprocess
 import sys
 import tempfile
@@ -43,6 +44,34 @@ def port_is_free(port):
         except OSError:
             return False
         return True
+
+
+def write_private(path, text):
+    """Write a file only its owner may read (whatever the umask)."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(text)
+
+
+def stored_password(path):
+    """The password kept in `path` (0600), generated there the first time."""
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    if not path.exists():
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as handle:
+            handle.write(secrets.token_urlsafe(24) + "\n")
+    return path.read_text().strip()
+
+
+def close_up(directory):
+    """Take group and other access from what a directory holds (made so by
+    an earlier version, or under a looser umask): files 0600, directories 0700."""
+    for path in (directory, *directory.rglob("*")):
+        mode = path.lstat().st_mode
+        if stat.S_ISDIR(mode) or stat.S_ISREG(mode):
+            private = 0o700 if stat.S_ISDIR(mode) else 0o600
+            if stat.S_IMODE(mode) & 0o077:
+                path.chmod(stat.S_IMODE(mode) & private)
 
 
 def pg_bindir():
@@ -138,11 +167,10 @@ class Cluster:
         return (self.data / "PG_VERSION").exists()
 
     def init(self):
-        self.base.mkdir(parents=True, exist_ok=True)
-        self.sock.mkdir(exist_ok=True)
+        self.base.mkdir(mode=0o700, parents=True, exist_ok=True)
+        self.sock.mkdir(mode=0o700, exist_ok=True)
         password_file = self.base / "password"
-        password_file.write_text(secrets.token_urlsafe(18) + "\n")
-        password_file.chmod(0o600)
+        write_private(password_file, secrets.token_urlsafe(18) + "\n")
         if os.geteuid() == 0:
             entry = pwd.getpwnam(self.osuser)
             for path in (self.base, self.sock, password_file):
@@ -182,7 +210,7 @@ class Cluster:
             previous = int(port_file.read_text().split("=")[1])
         port = previous if previous and port_is_free(previous) else free_port()
         if port != previous:
-            port_file.write_text(f"port = {port}\n")
+            write_private(port_file, f"port = {port}\n")
             if os.geteuid() == 0:
                 entry = pwd.getpwnam(self.osuser)
                 os.chown(port_file, entry.pw_uid, entry.pw_gid)
@@ -282,12 +310,7 @@ class RedisServer:
         return self.directory / "password"
 
     def _password(self):
-        self.directory.mkdir(mode=0o700, parents=True, exist_ok=True)
-        if not self.password_file.exists():
-            fd = os.open(self.password_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-            with os.fdopen(fd, "w") as handle:
-                handle.write(secrets.token_urlsafe(24) + "\n")
-        return self.password_file.read_text().strip()
+        return stored_password(self.password_file)
 
     @property
     def socket(self):
@@ -303,9 +326,11 @@ class RedisServer:
 
     def start(self, timeout=10):
         binary = shutil.which("redis-server") or "/usr/bin/redis-server"
-        if self.private:
+        if self.directory:
+            # Its data (the append-only files, snapshots) is Sentinel's state.
             self.directory.mkdir(mode=0o700, parents=True, exist_ok=True)
-            self.directory.chmod(0o700)
+            close_up(self.directory)
+        if self.private:
             args = [binary, "--port", "0", "--unixsocket", str(self.socket)]
             args += ["--unixsocketperm", "700"]
         else:
@@ -314,12 +339,9 @@ class RedisServer:
         if self.password:
             # In a file only its owner reads: on the command line, `ps` would show it.
             conf = self.directory / "redis.conf"
-            fd = os.open(conf, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-            with os.fdopen(fd, "w") as handle:
-                handle.write(f"requirepass {self.password}\n")
+            write_private(conf, f"requirepass {self.password}\n")
             args.insert(1, str(conf))
         if self.persistent and self.directory:
-            self.directory.mkdir(parents=True, exist_ok=True)
             args += ["--dir", str(self.directory), "--appendonly", "yes", "--save", "60 1"]
         else:
             args += ["--save", "", "--appendonly", "no"]
@@ -329,6 +351,7 @@ class RedisServer:
             stderr=subprocess.DEVNULL,
             cwd="/",
             start_new_session=True,
+            umask=0o077,  # redis-server makes its files 0644 otherwise
         )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
@@ -382,13 +405,17 @@ class Service:
         self._log = None
 
     def spawn(self):
-        self._log = open(self.log_path, "ab") if self.log_path else None  # noqa: SIM115
+        self._log = None
+        if self.log_path:
+            fd = os.open(self.log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+            self._log = os.fdopen(fd, "ab")
         self.process = subprocess.Popen(
             [sys.executable, "-m", "sentinel", "serve", "--app", self.app],
             cwd=self.cwd,
             env=self.env,
             stdout=self._log,
             stderr=self._log,
+            umask=0o077,  # what it writes (state, keys) is for its user only
         )
         return self.process
 

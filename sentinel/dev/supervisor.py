@@ -3,13 +3,20 @@
 Without SENTINEL_PG_DSN, a sandbox cluster is created once under
 $SENTINEL_STATE_DIR/sandbox (var/ in a checkout) and reused on later runs.
 Without SENTINEL_REDIS_URL, Sentinel's own redis-server is started, on a unix
-socket in $SENTINEL_STATE_DIR/redis (mode 0700) with its data there. A worker
-that dies is started again. Ctrl-C (or SIGTERM) stops everything this command
-started, and nothing else.
+socket in $SENTINEL_STATE_DIR/redis (mode 0700) with its data there. Without
+SENTINEL_ADMIN_PASSWORD, admin's password is the one generated once into
+$SENTINEL_STATE_DIR/admin_password. A worker that dies is started again.
+Ctrl-C (or SIGTERM) stops everything this command started, and nothing else.
+
+Everything here and in the processes it starts writes under umask 077: the
+state, keys, passwords and logs are for the user running it alone, and no
+password is printed.
 """
 
 import os
+import pwd
 import signal
+import stat
 import subprocess
 import sys
 import time
@@ -28,6 +35,32 @@ READY_TIMEOUT = 60
 
 def say(message):
     print(f"[sentinel] {message}", flush=True)
+
+
+def close_state_dir(state_dir, cluster_owner):
+    """Only this user may enter the state directory, or also the sandbox
+    cluster's owner when that is another (we run as root): it goes through to
+    its own sandbox/, by its group, without reading anything else. A directory
+    that is not ours, or shared like /tmp (sticky), is left as it is."""
+    path = Path(state_dir)
+    info = path.stat()
+    if info.st_uid != os.geteuid() or info.st_mode & stat.S_ISVTX:
+        return
+    if cluster_owner in (None, pwd.getpwuid(os.geteuid()).pw_name):
+        path.chmod(0o700)
+        return
+    os.chown(path, -1, pwd.getpwnam(cluster_owner).pw_gid)
+    path.chmod(0o710)
+
+
+def admin_credentials(settings, env):
+    """The environment `users ensure-admin` runs with, and what to say of admin's
+    password: SENTINEL_ADMIN_PASSWORD's, or the one kept in the state dir."""
+    if settings["admin_password"]:
+        return env, None
+    password_file = Path(settings["state_dir"]) / "admin_password"
+    password = sandbox.stored_password(password_file)
+    return {**env, "SENTINEL_ADMIN_PASSWORD": password}, f"user admin, password in {password_file}"
 
 
 def prepare_cluster(state_dir, env):
@@ -105,12 +138,16 @@ def banner(settings, env, web, admin, cluster_dir):
 
 
 def main():
+    os.umask(0o077)
     env = dict(os.environ)
     try:
         settings = config.load(env)
     except config.ConfigError as exc:
         raise SystemExit(f"sentinel: {exc}") from None
     state_dir = settings["state_dir"]
+    sandboxed = not env.get("SENTINEL_PG_DSN")
+    cluster_owner = sandbox.ensure_os_user(sandbox.DEFAULT_OSUSER) if sandboxed else None
+    close_state_dir(state_dir, cluster_owner)
     env["SENTINEL_STATE_DIR"] = state_dir
     env["SENTINEL_BIND"] = settings["bind"]
     python = sys.executable
@@ -126,13 +163,14 @@ def main():
     cluster = redis_server = cluster_dir = None
     worker = web = None
     try:
-        if not env.get("SENTINEL_PG_DSN"):
+        if sandboxed:
             cluster = prepare_cluster(state_dir, env)
             cluster_dir = Path(state_dir) / "sandbox"
         redis_server = prepare_redis(state_dir, env)
+        admin_env, credentials = admin_credentials(settings, env)
         admin = subprocess.run(
             [python, "-m", "sentinel", "users", "ensure-admin"],
-            env=env,
+            env=admin_env,
             capture_output=True,
             text=True,
             check=False,
@@ -149,7 +187,7 @@ def main():
             worker_ready(env["SENTINEL_REDIS_URL"]) and web_ready(web, state_dir)
         ):
             time.sleep(0.2)
-        banner(settings, env, web, admin.stdout.strip(), cluster_dir)
+        banner(settings, env, web, credentials or admin.stdout.strip(), cluster_dir)
         while not stopping and web.process.poll() is None:
             if worker.poll() is not None:
                 # As systemd would: a worker that died is started again.
