@@ -4,8 +4,8 @@ from flask import Blueprint, jsonify, render_template
 from flask_login import current_user
 
 from ...auth.access import settings, signed_in
-from ...contract import BOOLEAN, HTML, STRING, describe, nullable, record
-from ...errors import PostgresUnavailable
+from ...contract import BOOLEAN, HTML, INTEGER, NUMBER, STRING, array, describe, nullable, record
+from ...core import health
 from ...extensions import postgres
 from . import administration
 from .api import ACTION
@@ -18,15 +18,39 @@ blueprint = Blueprint(
     static_folder="static",
 )
 
-STATE = record(up=BOOLEAN, version=nullable(STRING), reason=nullable(STRING))
+STATE = record(
+    up=BOOLEAN,
+    version=nullable(STRING),
+    reason=nullable(STRING),
+    started_at=nullable(NUMBER),
+    at=nullable(NUMBER),
+    connections=nullable(INTEGER),
+    pending_restart=array(STRING),
+)
 
 
 def instance_state():
-    try:
-        version = administration.pg_version(postgres.pool)
-    except PostgresUnavailable as exc:
-        return {"up": False, "version": None, "reason": exc.reason}
-    return {"up": True, "version": version["full"], "reason": None}
+    """Whether PostgreSQL is up, since when, and the settings a restart would apply."""
+    row, reason = health.read(postgres.pool)
+    if row is None:
+        return {
+            "up": False,
+            "version": None,
+            "reason": reason,
+            "started_at": None,
+            "at": None,
+            "connections": None,
+            "pending_restart": [],
+        }
+    return {
+        "up": True,
+        "version": row["version"],
+        "reason": None,
+        "started_at": row["started_at"],
+        "at": row["at"],
+        "connections": row["connections"],
+        "pending_restart": row["pending_restart"],
+    }
 
 
 @blueprint.get("/")
@@ -40,7 +64,10 @@ def page():
 
 @blueprint.get("/state")
 @signed_in
-@describe("Whether PostgreSQL is up, and its version", answers={200: STATE})
+@describe(
+    "Whether PostgreSQL is up, its version, since when, and the settings pending a restart",
+    answers={200: STATE},
+)
 def state():
     return jsonify(instance_state())
 
