@@ -1,7 +1,10 @@
 """The Dashboard page: charts of the collected samples, refreshed in place."""
 
+import time
+
 from flask import Blueprint, jsonify, render_template
 
+from ... import time_ranges
 from ...auth.access import settings, signed_in
 from ...contract import HTML, NUMBER, STRING, array, describe, nullable, record
 from . import dashboard
@@ -26,23 +29,38 @@ POINT = record(
 SINCE = {"type": "number", "minimum": 0, "exclusiveMaximum": 1e11}
 
 
+def kept_seconds():
+    """How far back the kept samples go: the history's length times the interval."""
+    return settings()["dashboard_history"] * settings()["dashboard_interval"]
+
+
 @blueprint.get("/")
 @signed_in
-@describe("The Dashboard page", answers={200: (HTML, STRING)})
-def page():
+@describe(
+    "The Dashboard page, showing the last `range` seconds (all that is kept without it)",
+    query={"range": time_ranges.RANGE},
+    answers={200: (HTML, STRING)},
+)
+def page(range):
     return render_template(
         "dashboard.html",
         facts=dashboard.headline(dashboard.last_sample()),
         config=dashboard.config(settings()),
+        ranges=time_ranges.offered(kept_seconds()),
+        range=time_ranges.chosen(range, kept_seconds()),
     )
 
 
 @blueprint.get("/data")
 @signed_in
 @describe(
-    "The chart points of the samples taken after `since` (epoch seconds; all without it)",
-    query={"since": SINCE},
-    answers={200: record(points=array(POINT))},
+    "The chart points of the samples of the last `range` seconds (all kept without it),"
+    " those taken after `since` (epoch seconds) only with it; `now` is the server's clock",
+    query={"since": SINCE, "range": time_ranges.RANGE},
+    answers={200: record(points=array(POINT), now=NUMBER)},
 )
-def data(since):
-    return jsonify(points=dashboard.chart_points(settings(), since))
+def data(since, range):
+    now = time.time()
+    start = now - time_ranges.chosen(range, kept_seconds())
+    since = start if since is None else max(since, start)
+    return jsonify(points=dashboard.chart_points(settings(), since), now=now)
