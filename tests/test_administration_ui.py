@@ -1,6 +1,7 @@
 """The Administration page in Chromium: reload and restart, confirmed, for real."""
 
 import os
+import re
 import shutil
 
 import pytest
@@ -43,19 +44,50 @@ def postmaster_start(cluster):
 
 
 def test_the_page_shows_the_running_instance(signed_in):
-    expect(signed_in.locator("#instance-state")).to_contain_text("Running: PostgreSQL 15.")
+    expect(signed_in.locator("#instance-state")).to_contain_text("Running PostgreSQL 15.")
+    expect(signed_in.locator("#uptime")).to_have_text(re.compile(r"^\d+ (s|min|h|d)"))
+    expect(signed_in.locator("#pending-restart")).to_have_text("No setting waits for a restart.")
+
+
+def test_restart_stands_apart_from_reload_and_looks_dangerous(signed_in):
+    reload = signed_in.get_by_role("button", name="Reload configuration")
+    restart = signed_in.get_by_role("button", name="Restart PostgreSQL")
+    expect(restart).to_have_class(re.compile(r"\bdanger\b"))
+    expect(reload).not_to_have_class(re.compile(r"\bdanger\b"))
+    left, right = reload.bounding_box(), restart.bounding_box()
+    apart = right["x"] - (left["x"] + left["width"])
+    below = right["y"] - (left["y"] + left["height"])
+    assert apart >= 16 or below >= 16, (left, right)
 
 
 def test_restart_asks_for_confirmation_then_restarts(signed_in, service):
-    before = postmaster_start(service.cluster)
-    signed_in.get_by_role("button", name="Restart PostgreSQL").click()
-    dialog = signed_in.locator("#confirm")
-    expect(dialog).to_be_visible()
-    expect(dialog).to_contain_text("Every session is disconnected")
-    dialog.get_by_role("button", name="Confirm").click()
-    expect(signed_in.locator("#outcome")).to_have_text("restart: done.", timeout=60_000)
-    assert postmaster_start(service.cluster) > before
-    expect(signed_in.locator("#instance-state")).to_contain_text("Running")
+    cluster = service.cluster
+    cluster.execute("ALTER SYSTEM SET max_locks_per_transaction = 128")
+    cluster.execute("SELECT pg_reload_conf()")
+    try:
+        signed_in.reload()
+        pending = signed_in.locator("#pending-restart")
+        expect(pending).to_contain_text("max_locks_per_transaction")
+        before = postmaster_start(cluster)
+        signed_in.get_by_role("button", name="Restart PostgreSQL").click()
+        dialog = signed_in.locator("#confirm")
+        expect(dialog).to_be_visible()
+        expect(dialog).to_contain_text("every session is disconnected")
+        expect(dialog).to_contain_text("connected now")
+        expect(dialog).to_contain_text("It has been up for")
+        confirm = dialog.get_by_role("button", name="Restart PostgreSQL")
+        expect(confirm).to_have_class(re.compile(r"\bdanger\b"))
+        confirm.click()
+        outcome = signed_in.locator("#outcome")
+        expect(outcome).to_contain_text("PostgreSQL restarted in", timeout=60_000)
+        expect(outcome).to_contain_text("up again since")
+        expect(outcome).to_contain_text("no setting pending")
+        expect(outcome.locator("time")).to_have_text(re.compile(r"^\d\d:\d\d:\d\d$"))
+        assert postmaster_start(cluster) > before
+        expect(signed_in.locator("#instance-state")).to_contain_text("Running")
+        expect(pending).to_have_text("No setting waits for a restart.")
+    finally:
+        cluster.execute("ALTER SYSTEM RESET max_locks_per_transaction")
 
 
 def test_cancelling_the_confirmation_does_nothing(signed_in, service):
@@ -69,8 +101,9 @@ def test_cancelling_the_confirmation_does_nothing(signed_in, service):
 
 def test_reload_shows_its_outcome_and_is_recorded(signed_in, ui_user):
     signed_in.get_by_role("button", name="Reload configuration").click()
-    signed_in.locator("#confirm").get_by_role("button", name="Confirm").click()
-    expect(signed_in.locator("#outcome")).to_have_text("reload: done.")
+    signed_in.locator("#confirm").get_by_role("button", name="Reload").click()
+    expect(signed_in.locator("#outcome")).to_contain_text("Configuration reloaded in")
+    expect(signed_in.locator("#outcome")).to_have_attribute("role", "status")
     signed_in.goto("/ui/")
     expect(signed_in.locator("#notifications tbody tr").first).to_contain_text("PostgreSQL reload")
 
@@ -79,8 +112,8 @@ def test_a_failed_action_shows_why(signed_in, service):
     service.cluster.stop()
     try:
         signed_in.get_by_role("button", name="Reload configuration").click()
-        signed_in.locator("#confirm").get_by_role("button", name="Confirm").click()
-        expect(signed_in.locator("#outcome")).to_contain_text("reload failed:")
+        signed_in.locator("#confirm").get_by_role("button", name="Reload").click()
+        expect(signed_in.locator("#outcome")).to_contain_text("Reload failed in")
         expect(signed_in.locator("#outcome")).to_have_attribute("role", "alert")
         expect(signed_in.locator("#instance-state")).to_contain_text("Not reachable")
     finally:

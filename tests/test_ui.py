@@ -1,6 +1,7 @@
 """The web UI in a real headless Chromium against the real gunicorn."""
 
 import json
+import re
 import urllib.error
 import urllib.request
 import zlib
@@ -27,6 +28,71 @@ def test_sign_in_shows_the_instance_and_the_login(page, ui_user, pg_cluster, sig
     first_notification = page.locator("#notifications tbody tr").first
     expect(first_notification).to_contain_text(ui_user)
     expect(first_notification).to_contain_text("Login")
+    # Relative, with the full timestamp on hover.
+    expect(first_notification.locator("time")).to_have_text("just now")
+    expect(first_notification.locator("time")).to_have_attribute("title", re.compile(r"^\d{4}-"))
+
+
+def test_the_sign_in_page_names_the_instance(page, pg_cluster):
+    page.goto("/ui/login")
+    named = page.locator("#signin-instance")
+    expect(named).to_contain_text("sentinel.test")
+    expect(named).to_contain_text(f":{pg_cluster.port}")
+    expect(page).to_have_title(re.compile("sentinel.test"))
+
+
+def test_the_favicon_loads_without_a_console_error(page, ui_user, sign_in):
+    errors = []
+    page.on("console", lambda message: message.type == "error" and errors.append(message.text))
+    failed = []
+    page.on("requestfailed", lambda request: failed.append(request.url))
+    sign_in(page, ui_user)
+    expect(page.locator("#signed-in-as")).to_have_text(ui_user)
+    icon = page.locator("link[rel=icon]").get_attribute("href")
+    answer = page.request.get(icon)
+    assert answer.status == 200
+    assert answer.headers["content-type"].startswith("image/svg+xml")
+    expect(page.locator(".site-header .brand img")).to_have_js_property("complete", True)
+    assert page.locator(".site-header .brand img").evaluate("img => img.naturalWidth") > 0
+    page.goto("/ui/activity/")
+    expect(page.locator("#activity-status")).to_contain_text("Refreshed at")
+    assert not errors, errors
+    assert not failed, failed
+
+
+def test_the_header_names_the_browsers_time_zone_once(browser, service, ui_user, sign_in):
+    context = browser.new_context(base_url=service.url, timezone_id="America/Sao_Paulo")
+    try:
+        page = context.new_page()
+        sign_in(page, ui_user)
+        expect(page.locator("#time-zone")).to_have_text("Times in America/Sao_Paulo (UTC-03:00)")
+        expect(page.get_by_text("America/Sao_Paulo")).to_have_count(1)
+    finally:
+        context.close()
+
+
+def test_on_a_phone_the_navigation_folds_and_nothing_overflows(browser, service, ui_user, sign_in):
+    context = browser.new_context(base_url=service.url, viewport={"width": 390, "height": 844})
+    try:
+        page = context.new_page()
+        sign_in(page, ui_user)
+        activity = page.get_by_role("link", name="Activity")
+        expect(activity).to_be_hidden()
+        page.get_by_role("button", name="Menu").click()
+        expect(page.get_by_role("button", name="Menu")).to_have_attribute("aria-expanded", "true")
+        activity.click()
+        expect(page.locator("#activity-status")).to_contain_text("Refreshed at")
+        for path in ("/ui/", "/ui/activity/", "/ui/administration/"):
+            page.goto(path)
+            expect(page.locator(".refresh-status")).to_contain_text("Refreshed at")
+            assert page.evaluate("document.documentElement.scrollWidth") <= 390, path
+        # The wide tables scroll inside their own box.
+        box = page.goto("/ui/activity/") and page.locator("#backends").locator("xpath=..")
+        expect(page.locator("#backends tbody tr[data-pid]").first).to_be_visible()
+        assert box.evaluate("el => el.scrollWidth > el.clientWidth")
+        assert page.evaluate("document.documentElement.scrollWidth") <= 390
+    finally:
+        context.close()
 
 
 def test_a_wrong_password_shows_an_error(page, ui_user, sign_in):
