@@ -28,12 +28,12 @@ PAGES = {
     "api": "/ui/api",
     "sign-in": "/ui/login",
 }
-# A query as long as real ones, with a marker right after its 60th character:
-# it shows only if nothing cuts the text there.
-MARKER = "PAST-SIXTY-CHARACTERS"
+# A query as long as real ones, with a marker as its 61st to 66th characters:
+# it shows only if nothing cuts the text at 60.
+MARKER = "PAST60"
 LONG_QUERY = (
     "SELECT pg_sleep(30) AS slept /* the layout test's long query".ljust(60)
-    + f"{MARKER}, and more of it after, as real queries go on */"
+    + f"{MARKER} and more of it after, as real queries go on */"
 )
 
 # The elements sticking out of the window, for the failure message: those
