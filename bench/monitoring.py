@@ -12,7 +12,7 @@ import redis as redis_client
 
 from sentinel import create_app, host, state
 from sentinel.extensions import postgres, redis
-from sentinel.plugins.monitoring import monitoring, probes
+from sentinel.plugins.monitoring import charts, monitoring, probes
 from sentinel.plugins.monitoring.probes import SQL
 from sentinel.postgres import load_sql
 from sentinel.state import MonitoringRun
@@ -215,10 +215,11 @@ def run(environment, agent, n=300):
             warmup=3,
         )
         with app.app_context():
-            results["page series"] = timed(monitoring.charts_of_kept_runs, 10, warmup=2)
+            kept = app.config["SENTINEL"]["monitoring_retention"]
+            results["page series"] = timed(lambda: charts.of_kept_runs(kept), 10, warmup=2)
             newest = MonitoringRun.select(peewee.fn.MAX(MonitoringRun.id)).scalar()
             results["page refresh"] = timed(
-                lambda: monitoring.charts_of_kept_runs(after=newest - 1), 100, warmup=5
+                lambda: charts.of_kept_runs(kept, after=newest - 1), 100, warmup=5
             )
     finally:
         app.extensions["sentinel.postgres"].close()

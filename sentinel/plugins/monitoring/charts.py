@@ -61,18 +61,6 @@ def _single(**values):
     return series
 
 
-LOCK_MODES = (
-    "access_share",
-    "row_share",
-    "row_exclusive",
-    "share_update_exclusive",
-    "share",
-    "share_row_exclusive",
-    "exclusive",
-    "access_exclusive",
-)
-
-
 def _sessions(records):
     columns = {
         "active": "active",
@@ -85,8 +73,8 @@ def _sessions(records):
 
 def _locks(records):
     return {
-        "granted": sum(r[mode] for r in records for mode in (*LOCK_MODES, "siread")),
-        "waiting": sum(r[f"waiting_{mode}"] for r in records for mode in LOCK_MODES),
+        "granted": sum(r[mode] for r in records for mode in (*probes.LOCK_MODES, "siread")),
+        "waiting": sum(r[f"waiting_{mode}"] for r in records for mode in probes.LOCK_MODES),
     }
 
 

@@ -29,6 +29,18 @@ logger = logging.getLogger(__name__)
 
 SQL = sql_folder(__file__)
 
+# The columns of the locks probe: one per lock mode, and waiting_<mode>.
+LOCK_MODES = (
+    "access_share",
+    "row_share",
+    "row_exclusive",
+    "share_update_exclusive",
+    "share",
+    "share_row_exclusive",
+    "exclusive",
+    "access_exclusive",
+)
+
 
 def utc_stamp(moment=None):
     """A record's `datetime`: ISO 8601 in UTC with microseconds, as the agent."""

@@ -6,7 +6,7 @@ previous sample).
 """
 
 from ...contract import BOOLEAN, INTEGER, NUMBER, STRING, array, nullable, record
-from .monitoring import LOCK_MODES
+from .probes import LOCK_MODES
 
 STAMPED = {"datetime": STRING}
 PORT = {"port": INTEGER}
