@@ -101,7 +101,9 @@ const Sentinel = (() => {
       if (!known(value)) return UNKNOWN;
       let n = Number(value), i = 0;
       while (Math.abs(n) >= 1024 && i < BINARY.length - 1) { n /= 1024; i += 1; }
-      return `${i === 0 ? Math.round(n) : n.toPrecision(3)} ${BINARY[i]}`;
+      // Three significant figures without exponents: 1000 to 1023 of a unit stay "1010".
+      const digits = i === 0 || Math.abs(n) >= 100 ? 0 : Math.abs(n) >= 10 ? 1 : 2;
+      return `${n.toFixed(digits)} ${BINARY[i]}`;
     },
     rate(value) { return known(value) ? `${format.bytes(value)}/s` : UNKNOWN; },
     /* "12.3 %" (a percentage already, 0-100). */
