@@ -260,9 +260,6 @@ const Sentinel = (() => {
     return {render, rowKey};
   }
 
-  /* The older name of table(), for pages not moved to it yet. */
-  const sortableTable = (element, columns, rowHtml) => table(element, {rowHtml});
-
   /* Refresh a live page every `ms` through `fn`, with its control (the
    * refresh_control macro): the status says when it last refreshed, a button
    * pauses and resumes, and nothing is polled while the tab is hidden (it
@@ -367,6 +364,6 @@ const Sentinel = (() => {
   });
 
   return {getJSON: (url) => request("GET", url), postJSON: (url, body) => request("POST", url, body),
-          every, live, say, outcome, confirm, table, sortableTable, escape, badge, longCell,
+          every, live, say, outcome, confirm, table, escape, badge, longCell,
           timeHtml, formatTimes, format};
 })();

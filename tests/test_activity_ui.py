@@ -247,3 +247,24 @@ def test_pausing_stops_the_refresh(page, ui_user, sign_in):
     page.clock.run_for(3_500)
     expect(status).to_contain_text("Refreshed at")
     assert len(asked) >= before + 2
+
+
+HIDE = """(hidden) => {
+  Object.defineProperty(document, "hidden", {value: hidden, configurable: true});
+  document.dispatchEvent(new Event("visibilitychange"));
+}"""
+
+
+def test_a_hidden_tab_stops_polling_and_refreshes_when_shown(page, ui_user, sign_in):
+    sign_in(page, ui_user)
+    page.clock.install()
+    asked = []
+    page.on("request", lambda request: "/ui/activity/data" in request.url and asked.append(1))
+    open_page(page)
+    page.evaluate(HIDE, True)
+    before = len(asked)
+    page.clock.run_for(30_000)
+    assert len(asked) == before
+    with page.expect_request("**/ui/activity/data"):
+        page.evaluate(HIDE, False)
+    expect(page.locator("#activity-status")).to_contain_text("Refreshed at")

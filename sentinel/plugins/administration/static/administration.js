@@ -77,7 +77,7 @@
       Sentinel.outcome(outcome, ...result(action, answer, seconds));
       for (const other of buttons()) {
         other.removeAttribute("aria-busy");
-        other.disabled = other.hasAttribute("title");  // restart without SENTINEL_PG_CTL
+        other.disabled = "unavailable" in other.dataset;  // restart without SENTINEL_PG_CTL
       }
     });
   }
