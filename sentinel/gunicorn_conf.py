@@ -5,6 +5,10 @@ configuration stops gunicorn here with one line naming the setting.
 """
 
 import logging as _logging
+import os as _os
+import socket as _socket
+import ssl as _ssl
+import struct as _struct
 import sys
 
 from sentinel import config as _config
@@ -18,7 +22,40 @@ except _config.ConfigError as exc:
     print(f"sentinel: {exc}", file=sys.stderr)
     sys.exit(2)
 
-bind = _settings["bind"]
+# A client that sends nothing more of its request, or reads nothing of the
+# answer, for this long is dropped, freeing its thread (one of only 8). Ample
+# for a live client, whose lost packets TCP resends within a few seconds.
+CLIENT_TIMEOUT = 10
+
+
+def _listening_socket(address):
+    """The socket gunicorn listens on, made here so that every connection it
+    accepts inherits SO_RCVTIMEO and SO_SNDTIMEO from it (gunicorn has no
+    setting that bounds reading a request): a stalled recv() then fails with
+    EAGAIN and gunicorn drops the connection. Returns its file descriptor."""
+    host, _, port = address.rpartition(":")
+    host = host[1:-1] if host.startswith("[") else host
+    family = _socket.AF_INET6 if ":" in host else _socket.AF_INET
+    sock = _socket.socket(family, _socket.SOCK_STREAM)
+    timeout = _struct.pack("ll", CLIENT_TIMEOUT, 0)
+    sock.setsockopt(_socket.SOL_SOCKET, _socket.SO_REUSEADDR, 1)
+    sock.setsockopt(_socket.SOL_SOCKET, _socket.SO_RCVTIMEO, timeout)
+    sock.setsockopt(_socket.SOL_SOCKET, _socket.SO_SNDTIMEO, timeout)
+    try:
+        sock.bind((host, int(port)))
+    except OSError as exc:
+        sock.close()
+        print(f"sentinel: SENTINEL_BIND: cannot listen on {address}: {exc}", file=sys.stderr)
+        sys.exit(2)
+    return sock.detach()
+
+
+# After `kill -USR2` the new master inherits the old one's listening sockets
+# (GUNICORN_FD), timeouts included, and must not bind the address again.
+if "GUNICORN_FD" in _os.environ:
+    bind = _settings["bind"]
+else:
+    bind = f"fd://{_listening_socket(_settings['bind'])}"
 
 # HTTPS served by gunicorn itself (the temBoard UI calls its agents over
 # https:// only), HTTP/1.1 keep-alive kept.
@@ -27,6 +64,26 @@ if _settings["https"]:
         _tls.ensure_self_signed(_settings["tls_cert"], _settings["tls_key"], _settings["hostname"])
     certfile = _settings["tls_cert"]
     keyfile = _settings["tls_key"]
+
+
+class _BoundedSSLSocket(_ssl.SSLSocket):
+    """A TLS connection whose blocking reads and writes give up after
+    CLIENT_TIMEOUT: Python's ssl module retries a read that SO_RCVTIMEO cuts
+    short, so over TLS the bound has to be the socket's own timeout."""
+
+    def settimeout(self, value):
+        super().settimeout(CLIENT_TIMEOUT if value is None else value)
+
+    def setblocking(self, flag):
+        self.settimeout(None if flag else 0.0)
+
+
+def ssl_context(conf, default_ssl_context_factory):
+    """gunicorn's TLS context, handing out bounded sockets."""
+    context = default_ssl_context_factory()
+    context.sslsocket_class = _BoundedSSLSocket
+    return context
+
 
 # Two processes, so one busy or restarting worker never stalls the API, with a
 # few threads each: most of a request's time is spent waiting on PostgreSQL or
@@ -74,7 +131,7 @@ def when_ready(server):
         " redis=%s state=%s",
         _version.__version__,
         server.pid,
-        bind,
+        _settings["bind"],
         _settings["https"],
         _settings["hostname"],
         shown["pg_dsn"] or "(libpq defaults)",

@@ -55,6 +55,24 @@ def configure(level, log_format="text"):
         logging.getLogger(name).setLevel(quiet_level(level))
 
 
+class ClientTimedOut(logging.Filter):
+    """gunicorn's error and traceback for a connection it dropped because the
+    client stopped sending its request, or reading the answer, for the socket's
+    timeout (gunicorn_conf.CLIENT_TIMEOUT) become one INFO line: the client's
+    doing, not a fault of the service."""
+
+    def filter(self, record):
+        error = record.exc_info[1] if record.exc_info else None
+        if record.msg != "Socket error processing request." or not isinstance(
+            error, BlockingIOError | TimeoutError
+        ):
+            return True
+        record.msg, record.args = "event=client_timed_out", ()
+        record.exc_info = record.exc_text = None
+        record.levelno, record.levelname = logging.INFO, "INFO"
+        return logging.getLogger(record.name).isEnabledFor(logging.INFO)
+
+
 def gunicorn_logconfig(level, log_format, access_log=False):
     """gunicorn's logging in the same format as Sentinel's, on stderr."""
     if log_format == "json":
@@ -65,6 +83,7 @@ def gunicorn_logconfig(level, log_format, access_log=False):
         "version": 1,
         "disable_existing_loggers": False,
         "formatters": {"sentinel": sentinel_format},
+        "filters": {"client_timed_out": {"()": "sentinel.logs.ClientTimedOut"}},
         "handlers": {
             "stderr": {
                 "class": "logging.StreamHandler",
@@ -75,7 +94,12 @@ def gunicorn_logconfig(level, log_format, access_log=False):
         # Sentinel's own handler goes on the root logger when the app is built.
         "root": {"level": level, "handlers": []},
         "loggers": {
-            "gunicorn.error": {"level": level, "handlers": ["stderr"], "propagate": False},
+            "gunicorn.error": {
+                "level": level,
+                "handlers": ["stderr"],
+                "filters": ["client_timed_out"],
+                "propagate": False,
+            },
             "gunicorn.access": {
                 "level": "INFO" if access_log else "WARNING",
                 "handlers": ["stderr"],

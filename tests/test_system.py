@@ -1,7 +1,8 @@
 """docs/install.md, for real: Sentinel's wheel installed as the document says
 in a Debian 12 container booted with systemd as PID 1 (systemd-nspawn), then
-checked the way a DBA would: the units run, HTTPS answers, the worker
-collects, PostgreSQL restarts through its own unit and survives Sentinel.
+checked the way a DBA would: the units run, HTTPS answers through nginx
+(which keeps 300 slow clients away from Sentinel), the worker collects,
+PostgreSQL restarts through its own unit and survives Sentinel.
 
 How the container is booted on these machines: /work/shared/notes/
 systemd-in-a-container.md. The debootstrapped root is cached under
@@ -34,7 +35,7 @@ SUITE = "bookworm"
 # does not resolve the alternative by itself and leaves polkitd unconfigured.
 PACKAGES = (
     "systemd,systemd-sysv,dbus,libpam-systemd,polkitd,postgresql-15,redis-server,"
-    "python3-venv,curl,ca-certificates"
+    "python3-venv,nginx,curl,ca-certificates"
 )
 HOST_SOURCES = Path("/etc/apt/sources.list.d/debian.sources")
 HOST_CA = Path("/usr/local/share/ca-certificates")
@@ -42,11 +43,15 @@ CONTAINER_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
 UNITS = ("sentinel", "sentinel-worker")
 MAIN_UNITS = ("sentinel@main", "sentinel-worker@main")
-CERT = "/var/lib/sentinel/tls/cert.pem"
+# The plain instance behind nginx (its certificate), the templated one serving
+# HTTPS itself (Sentinel's self-signed certificate).
+CERT = "/etc/nginx/sentinel/cert.pem"
 MAIN_CERT = "/var/lib/sentinel/main/tls/cert.pem"
 PG_UNIT = "postgresql@15-main.service"
 ALICE_PASSWORD = "alice-" + secrets.token_hex(8)
 REDIS_PASSWORD = secrets.token_hex(16)
+AGENT_KEY = secrets.token_hex(16)
+HOSTNAME = "sentinel-system-test.example"
 
 
 def run(args, timeout=120, **kwargs):
@@ -151,32 +156,38 @@ def build_wheel(workdir):
 # -- docs/install.md, step by step ------------------------------------------------------------
 
 
-def conf(port, redis_db):
+def conf(serving, redis_db):
     return f"""\
 pg_dsn = "host=/var/run/postgresql port=5432 dbname=postgres user=postgres"
 pg_ctl = "systemctl {{action}} postgresql@15-main"
-bind = "127.0.0.1:{port}"
-tls = "self-signed"
-redis_url = "redis://:{REDIS_PASSWORD}@127.0.0.1:6379/{redis_db}"
-hostname = "sentinel-system-test.example"
+{serving}redis_url = "redis://:{REDIS_PASSWORD}@127.0.0.1:6379/{redis_db}"
+hostname = "{HOSTNAME}"
+agent_key = "{AGENT_KEY}"
 dashboard_interval = 1
 monitoring_interval = 10
 """
 
 
-SENTINEL_CONF = conf(port=2345, redis_db=0)
-MAIN_CONF = conf(port=2346, redis_db=1) + 'state_dir = "/var/lib/sentinel/main"\n'
+BEHIND_NGINX = """\
+bind = "127.0.0.1:2344"
+trusted_proxies = 1
+cookie_secure = true
+"""
+SENTINEL_CONF = conf(BEHIND_NGINX, redis_db=0)
+MAIN_CONF = conf('bind = "127.0.0.1:2346"\ntls = "self-signed"\n', redis_db=1) + (
+    'state_dir = "/var/lib/sentinel/main"\n'
+)
 
 # Run in the root with systemd-nspawn, not booted: the docs' commands, except
 # that `systemctl daemon-reload` and `enable --now` become the symlinks
-# `enable` would make (the container boots afterwards), $EDITOR becomes a
-# here-document and `sudo -u postgres` becomes runuser (no sudo in minbase).
+# `enable` would make and `systemctl reload nginx` is left out (the container
+# boots afterwards), and $EDITOR becomes a here-document.
 INSTALL = f"""\
 set -eux
 update-ca-certificates   # the host's CA, for pip (not a docs step)
 
 # Once per host
-apt-get install -y python3-venv redis-server polkitd
+apt-get install -y python3-venv redis-server polkitd nginx
 python3 -m venv /opt/sentinel
 /opt/sentinel/bin/pip install /tmp/@WHEEL@
 /opt/sentinel/bin/sentinel --version
@@ -195,6 +206,18 @@ install -m 0644 $SHARE/systemd/60-sentinel-postgresql.rules /etc/polkit-1/rules.
 
 # Redis
 printf '\\nrequirepass {REDIS_PASSWORD}\\n' >> /etc/redis/redis.conf
+
+# HTTPS: nginx in front
+install -d -m 0700 /etc/nginx/sentinel
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 825 \\
+    -subj "/CN={HOSTNAME}" \\
+    -addext "subjectAltName=DNS:{HOSTNAME},DNS:localhost,IP:127.0.0.1" \\
+    -keyout /etc/nginx/sentinel/key.pem -out /etc/nginx/sentinel/cert.pem
+openssl x509 -in /etc/nginx/sentinel/cert.pem -noout -fingerprint -sha256
+cp $SHARE/systemd/nginx-sentinel.conf /etc/nginx/sites-available/sentinel
+ln -s /etc/nginx/sites-available/sentinel /etc/nginx/sites-enabled/sentinel
+rm /etc/nginx/sites-enabled/default
+nginx -t
 
 # Start
 cp $SHARE/systemd/sentinel.service $SHARE/systemd/sentinel-worker.service /etc/systemd/system/
@@ -317,12 +340,19 @@ class Container:
         failed = f"\n--- failed units at boot\n{self.failed_units}" if self.failed_units else ""
         return f"\n--- journalctl -u {' -u '.join(units)}\n{result.stdout}{result.stderr}{failed}"
 
-    def https(self, method, path, port=2345, cert=CERT, session=None, body=None):
-        """curl inside the container: (status, content type, body text)."""
+    def https(
+        self, method, path, port=2345, cert=CERT, session=None, body=None, headers=(), source=None
+    ):
+        """curl inside the container, from the address `source` if given:
+        (status, content type, body text)."""
         args = ["curl", "-sS", "--cacert", cert, "-X", method]
         args += ["-w", "\n%{http_code} %{content_type}"]
+        if source:
+            args += ["--interface", source]
         if session:
             args += ["-H", f"X-Session: {session}"]
+        for header in headers:
+            args += ["-H", header]
         if body is not None:
             args += ["-H", "Content-Type: application/json", "--data-binary", "@-"]
         result = self.sh(
@@ -441,6 +471,101 @@ def test_a_user_made_with_the_command_signs_in(container, alice):
     assert status == 404 and json.loads(text) == {"error": "Invalid username/password."}, (
         f"{status} {text}" + container.journal()
     )
+
+
+def test_nginx_hands_sentinel_the_client_address_and_the_agent_headers(container):
+    # Sentinel itself listens on loopback only, in plain HTTP.
+    listening = container.sh("ss", "-Htln", "sport = :2344").stdout.split()
+    assert "127.0.0.1:2344" in listening, listening
+    # A client on another address, naming yet another in X-Forwarded-For: the
+    # failed sign-in (throttled per address) is counted against its own.
+    status, _, text = container.https(
+        "POST",
+        "/login",
+        body={"username": "mallory", "password": "not-a-password"},
+        headers=["X-Forwarded-For: 203.0.113.9"],
+        source="127.0.0.2",
+    )
+    assert status == 404, f"{status} {text}" + container.journal()
+    waited(
+        lambda: (
+            "event=login_failed username=mallory address=127.0.0.2" in container.journal("sentinel")
+        ),
+        10,
+        "the failed sign-in from 127.0.0.2 in the journal",
+        container.journal,
+    )
+    # The temBoard UI's agent key passes through, as X-Session does.
+    key = f"X-TemBoard-Agent-Key: {AGENT_KEY}"
+    status, _, text = container.https("GET", "/notifications", headers=[key])
+    assert status == 200, f"{status} {text}" + container.journal()
+    wrong = "X-TemBoard-Agent-Key: not-the-key"
+    assert container.https("GET", "/notifications", headers=[wrong])[0] == 401
+
+
+# Run inside the container with Debian's python3: slow clients on nginx's
+# port, then /status through nginx while they stay connected.
+SLOW_CLIENTS = r"""
+import json, socket, ssl, sys, time, urllib.request
+
+context = ssl.create_default_context(cafile=sys.argv[1])
+url = "https://127.0.0.1:2345/status"
+
+
+def connect(first_bytes):
+    client = socket.create_connection(("127.0.0.1", 2345), timeout=10)
+    client = context.wrap_socket(client, server_hostname="127.0.0.1")
+    client.sendall(first_bytes)
+    return client
+
+
+def waiting(client):
+    client.setblocking(False)
+    try:
+        client.recv(1)
+    except ssl.SSLWantReadError:
+        return True
+    except OSError:
+        pass
+    return False
+
+
+headers = b"GET /status HTTP/1.1\r\nHost: sentinel\r\n"
+body = b"POST /login HTTP/1.1\r\nHost: sentinel\r\nContent-Length: 60\r\n\r\n{"
+slow = [connect(headers) for _ in range(200)] + [connect(body) for _ in range(100)]
+opened = time.monotonic()
+took = []
+for _ in range(10):
+    started = time.monotonic()
+    with urllib.request.urlopen(url, timeout=10, context=context) as answer:
+        assert answer.status == 200 and json.load(answer)["version"]
+    took.append(round((time.monotonic() - started) * 1000, 1))
+checked_after = time.monotonic() - opened
+still_waiting = sum(waiting(client) for client in slow)
+time.sleep(max(opened + 15 - time.monotonic(), 0))
+print(json.dumps({
+    "slow": len(slow),
+    "status_ms": took,
+    "checked_after": round(checked_after, 1),
+    "still_waiting": still_waiting,
+    "waiting_after_15_s": sum(waiting(client) for client in slow),
+}))
+"""
+
+
+def test_slow_clients_wait_in_nginx_and_status_answers_within_a_second(container):
+    (container.root / "root" / "slow_clients.py").write_text(SLOW_CLIENTS)
+    result = container.sh("python3", "/root/slow_clients.py", CERT, timeout=120)
+    assert result.returncode == 0, output_of(result) + container.journal()
+    measured = json.loads(result.stdout)
+    print(f"nginx, {measured['slow']} slow clients: /status in {measured['status_ms']} ms")
+    assert max(measured["status_ms"]) < 1000, measured
+    # They were all still connected while /status answered...
+    assert measured["still_waiting"] == measured["slow"], measured
+    # ...and nginx dropped every one of them at its 10 s timeouts.
+    assert measured["waiting_after_15_s"] == 0, measured
+    journal = container.journal("sentinel")
+    assert "client_timed_out" not in journal and "Traceback" not in journal, journal
 
 
 def test_the_worker_collects_dashboard_samples(container, alice):
