@@ -10,10 +10,10 @@ family that speaks another dialect answers in its own words.
 import logging
 
 import peewee
-from flask import current_app, jsonify, render_template, request
+from flask import current_app, g, jsonify, render_template, request
 from flask_wtf.csrf import CSRFError
 from gunicorn.http.errors import ParseException
-from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
+from werkzeug.exceptions import ClientDisconnected, HTTPException, RequestEntityTooLarge
 
 from .errors import SentinelError
 
@@ -103,6 +103,13 @@ def handle_unreadable_body(exc):
     return error_response(400, "Malformed request body.")
 
 
+def handle_client_gone(exc):
+    """The body stopped coming: the client went, or stalled past the socket's
+    timeout. Its answer says so; nothing waits for the rest again."""
+    g.client_gone = True
+    return handle_http_error(exc)
+
+
 def read_unread_body(response):
     """Read (and drop) what the route left unread of the request body, up to
     the body size limit, before the answer goes.
@@ -114,12 +121,16 @@ def read_unread_body(response):
     """
     if not request.content_length and not request.headers.get("Transfer-Encoding"):
         return response  # no body, the usual case: nothing to read
+    if g.get("client_gone"):
+        return response  # the route's read already waited for it in vain
     try:
         stream = request.stream  # 413 when Content-Length is past the limit
         while stream.read(64 * 1024):
             pass
     except RequestEntityTooLarge:
         pass  # more than Sentinel reads: gunicorn closes the connection
+    except ClientDisconnected:
+        pass  # gone or stalled: gunicorn closes the connection
     except ParseException as exc:
         return current_app.make_response(handle_unreadable_body(exc))
     return response
@@ -133,6 +144,7 @@ def handle_bug(exc):
 def register(app):
     app.register_error_handler(SentinelError, handle_sentinel_error)
     app.register_error_handler(HTTPException, handle_http_error)
+    app.register_error_handler(ClientDisconnected, handle_client_gone)
     app.register_error_handler(peewee.OperationalError, handle_state_outage)
     app.register_error_handler(peewee.InterfaceError, handle_state_outage)
     app.register_error_handler(ParseException, handle_unreadable_body)

@@ -160,11 +160,6 @@ def test_clients_stalling_in_their_headers_delay_the_api_a_bounded_time(serve, t
     assert_each_dropped_client_is_one_line(tmp_path / "web.log", 8)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="answers.read_unread_body reads a body again after the read that timed out"
-    " (ClientDisconnected): 10 s more each time, and from after_request a traceback and a 500",
-)
 def test_clients_stalling_in_their_body_delay_the_api_a_bounded_time(serve, tmp_path):
     service = serve()
     slow = stalled(service, PARTIAL_BODY, 8)
