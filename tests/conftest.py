@@ -1,6 +1,7 @@
 """Fixtures: a real PostgreSQL 15 cluster and a real Redis for the whole session,
 a fresh state database per test, and small factories for users and sessions."""
 
+import contextlib
 import os
 import re
 import shutil
@@ -261,6 +262,28 @@ def service(tmp_path_factory, pg_cluster, redis_server):
     service = sandbox.Service(env, log=state_dir / "gunicorn.log").start()
     yield service
     service.stop()
+
+
+@contextlib.contextmanager
+def app_of(service):
+    """An app on a running service's state, Redis and cluster: to collect in
+    the test's process what the service's worker would."""
+    env = service.env
+    settings = {
+        "state_dir": env["SENTINEL_STATE_DIR"],
+        "pg_dsn": env["SENTINEL_PG_DSN"],
+        "redis_url": env["SENTINEL_REDIS_URL"],
+        "hostname": env["SENTINEL_HOSTNAME"],
+    }
+    if "SENTINEL_PG_DATA" in env:
+        settings["pg_data"] = env["SENTINEL_PG_DATA"]
+    app = create_app(settings)
+    try:
+        yield app
+    finally:
+        app.extensions["sentinel.postgres"].close()
+        app.extensions["sentinel.redis"].close()
+        state.database.close_all()
 
 
 @pytest.fixture

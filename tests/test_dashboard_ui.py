@@ -7,10 +7,9 @@ import json
 import re
 
 import pytest
-from conftest import watch_csp_violations
+from conftest import app_of, watch_csp_violations
 from playwright.sync_api import expect
 
-from sentinel import create_app, state
 from sentinel.extensions import postgres, redis
 from sentinel.plugins.dashboard import dashboard
 from sentinel.state import DashboardSample
@@ -24,28 +23,17 @@ CHARTS = ("cpu", "memory", "loadaverage", "tps", "hitratio", "active_backends")
 def collect(service):
     """Run the collector job's code in this process, on the service's state
     (the service has no worker); the history starts empty."""
-    env = service.env
-    app = create_app(
-        {
-            "state_dir": env["SENTINEL_STATE_DIR"],
-            "pg_dsn": env["SENTINEL_PG_DSN"],
-            "pg_data": env["SENTINEL_PG_DATA"],
-            "redis_url": env["SENTINEL_REDIS_URL"],
-            "hostname": env["SENTINEL_HOSTNAME"],
-        }
-    )
-    with app.app_context():
-        DashboardSample.delete().execute()
-
-    def collect():
+    with app_of(service) as app:
         with app.app_context():
-            return dashboard.collect_and_store(postgres.pool, redis.samples, app.config["SENTINEL"])
+            DashboardSample.delete().execute()
 
-    collect.app = app
-    yield collect
-    app.extensions["sentinel.postgres"].close()
-    app.extensions["sentinel.redis"].close()
-    state.database.close_all()
+        def collect():
+            with app.app_context():
+                settings = app.config["SENTINEL"]
+                return dashboard.collect_and_store(postgres.pool, redis.samples, settings)
+
+        collect.app = app
+        yield collect
 
 
 @pytest.fixture

@@ -2,9 +2,10 @@
 Content-Security-Policy in Chromium (no violation, charts drawn)."""
 
 import pytest
+from conftest import app_of
 from playwright.sync_api import expect
 
-from sentinel import contract, create_app, state
+from sentinel import contract
 from sentinel.extensions import postgres, redis
 from sentinel.plugins.dashboard import dashboard
 from sentinel.plugins.monitoring import monitoring
@@ -84,20 +85,8 @@ def page_paths(app):
 @pytest.fixture
 def service_app(service):
     """An app on the service's state, Redis and cluster, to collect samples and runs."""
-    env = service.env
-    app = create_app(
-        {
-            "state_dir": env["SENTINEL_STATE_DIR"],
-            "pg_dsn": env["SENTINEL_PG_DSN"],
-            "pg_data": env["SENTINEL_PG_DATA"],
-            "redis_url": env["SENTINEL_REDIS_URL"],
-            "hostname": env["SENTINEL_HOSTNAME"],
-        }
-    )
-    yield app
-    app.extensions["sentinel.postgres"].close()
-    app.extensions["sentinel.redis"].close()
-    state.database.close_all()
+    with app_of(service) as app:
+        yield app
 
 
 @pytest.fixture

@@ -7,9 +7,9 @@ import os
 import re
 
 import pytest
+from conftest import app_of
 from playwright.sync_api import expect
 
-from sentinel import create_app, state
 from sentinel.dev import sandbox
 from sentinel.extensions import postgres, redis
 from sentinel.plugins.monitoring import monitoring, probes
@@ -39,23 +39,13 @@ def service(tmp_path_factory, pg_cluster, redis_server):
 @pytest.fixture
 def service_app(service):
     """An app on the service's own state, Redis and cluster, to run its collector."""
-    env = service.env
-    app = create_app(
-        {
-            "state_dir": env["SENTINEL_STATE_DIR"],
-            "pg_dsn": env["SENTINEL_PG_DSN"],
-            "redis_url": env["SENTINEL_REDIS_URL"],
-            "hostname": "sentinel.test",
-        }
-    )
-    with app.app_context():
-        MonitoringRun.delete().execute()
-        # Earlier tests' samples would turn the first run's counters into rates.
-        for key in redis.connection.scan_iter("sentinel:samples:*:probe:*"):
-            redis.connection.delete(key)
-    yield app
-    app.extensions["sentinel.postgres"].close()
-    state.database.close_all()
+    with app_of(service) as app:
+        with app.app_context():
+            MonitoringRun.delete().execute()
+            # Earlier tests' samples would turn the first run's counters into rates.
+            for key in redis.connection.scan_iter("sentinel:samples:*:probe:*"):
+                redis.connection.delete(key)
+        yield app
 
 
 def collect_runs(app, count):

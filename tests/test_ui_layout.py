@@ -5,12 +5,11 @@ box), and a screenshot of each under var/screenshots/ to look at."""
 from pathlib import Path
 
 import pytest
-from conftest import create_ui_user
+from conftest import app_of, create_ui_user
 from playwright.sync_api import expect
 from polling import wait_for
 from test_activity import Backends
 
-from sentinel import create_app, state
 from sentinel.extensions import postgres, redis
 from sentinel.plugins.dashboard import dashboard
 from sentinel.plugins.monitoring import monitoring
@@ -93,26 +92,13 @@ MARKER_VISIBLE = """(marker) => {
 def collected(service):
     """Three dashboard samples and two monitoring runs in the service's state,
     so that every chart has something to draw."""
-    env = service.env
-    app = create_app(
-        {
-            "state_dir": env["SENTINEL_STATE_DIR"],
-            "pg_dsn": env["SENTINEL_PG_DSN"],
-            "pg_data": env["SENTINEL_PG_DATA"],
-            "redis_url": env["SENTINEL_REDIS_URL"],
-            "hostname": env["SENTINEL_HOSTNAME"],
-        }
-    )
-    with app.app_context():
+    with app_of(service) as app, app.app_context():
         settings = app.config["SENTINEL"]
         for _ in range(3):
             dashboard.collect_and_store(postgres.pool, redis.samples, settings)
         for _ in range(2):
             monitoring.collect_and_store(postgres.pool, redis.samples, settings)
     yield
-    app.extensions["sentinel.postgres"].close()
-    app.extensions["sentinel.redis"].close()
-    state.database.close_all()
 
 
 @pytest.fixture(scope="module")
