@@ -54,6 +54,8 @@ def main():
     """Sentinel, the PostgreSQL agent. Settings: /etc/sentinel/sentinel.conf
     (SENTINEL_CONFIG) and SENTINEL_* variables; `sentinel check-config`
     prints them."""
+    # State, keys and logs are the service user's alone, however it was started.
+    os.umask(0o077)
 
 
 @main.group()

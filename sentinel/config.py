@@ -257,7 +257,7 @@ def _derive(values, prepare):
     state_dir = Path(values["state_dir"])
     if prepare:
         try:
-            state_dir.mkdir(parents=True, exist_ok=True)
+            state_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
         except OSError as exc:
             reason = f"cannot create {state_dir}: {exc.strerror}"
             raise ConfigError(f"SENTINEL_STATE_DIR: {reason}") from None
