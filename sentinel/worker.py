@@ -188,18 +188,26 @@ def run(app, with_cron=True, burst=False):
     outage = RedisOutage("worker")
     logging.getLogger("rq.worker").addFilter(RetryChatter(outage))
     cron = None
-    if with_cron and not burst:
-        cron = multiprocessing.get_context("fork").Process(
-            target=_cron_process,
-            args=(settings, app.extensions["sentinel.plugins"], os.getpid()),
-            name="sentinel-cron",
-            daemon=True,
-        )
-        cron.start()
-    logger.info("event=worker_started pid=%s scheduler=%s", os.getpid(), cron is not None)
     try:
+        if with_cron and not burst:
+            cron = multiprocessing.get_context("fork").Process(
+                target=_cron_process,
+                args=(settings, app.extensions["sentinel.plugins"], os.getpid()),
+                name="sentinel-cron",
+                daemon=True,
+            )
+            # Ctrl-C reaches the whole process group: held back over the fork,
+            # so that the scheduler ignores it from its first instruction on.
+            blocked = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+            try:
+                cron.start()
+            finally:
+                signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
+        logger.info("event=worker_started pid=%s scheduler=%s", os.getpid(), cron is not None)
         with app.app_context():
             _work(app.extensions["sentinel.redis"], outage, settings, burst)
+    except KeyboardInterrupt:
+        pass  # Ctrl-C before RQ's loop had its own handler in place
     finally:
         if cron is not None and cron.is_alive():
             cron.terminate()
@@ -239,6 +247,7 @@ def _cron_process(settings, plugins, worker_pid):
     # Ctrl-C reaches the whole process group: the worker stops this process
     # (SIGTERM) on its way out, after the job in hand.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})  # blocked over the fork
     token = f"{os.uname().nodename}:{os.getpid()}"
     try:
         run_cron(settings, plugins, token, worker_pid)
