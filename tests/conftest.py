@@ -264,6 +264,29 @@ def service(tmp_path_factory, pg_cluster, redis_server):
     service.stop()
 
 
+@pytest.fixture
+def serve(tmp_path, pg_cluster, redis_url):
+    """serve(**env) -> a running service on the test cluster, its log in web.log."""
+    started = []
+
+    def start(**extra):
+        env = {
+            **os.environ,
+            "SENTINEL_STATE_DIR": str(tmp_path / "state"),
+            "SENTINEL_PG_DSN": pg_cluster.dsn(),
+            "SENTINEL_REDIS_URL": redis_url,
+            "SENTINEL_HOSTNAME": "sentinel.test",
+            **extra,
+        }
+        service = sandbox.Service(env, log=tmp_path / "web.log").start()
+        started.append(service)
+        return service
+
+    yield start
+    for service in started:
+        service.stop()
+
+
 @contextlib.contextmanager
 def app_of(service):
     """An app on a running service's state, Redis and cluster: to collect in

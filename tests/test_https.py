@@ -3,37 +3,12 @@ agents: a certificate given, or one made once in the state directory."""
 
 import http.client
 import json
-import os
 import re
 import ssl
 
 import pytest
 
 from sentinel import tls
-from sentinel.dev import sandbox
-
-
-@pytest.fixture
-def https_service(tmp_path, pg_cluster, redis_url):
-    """start(**env) -> a service over HTTPS on the test cluster."""
-    started = []
-
-    def start(**extra):
-        env = {
-            **os.environ,
-            "SENTINEL_STATE_DIR": str(tmp_path / "state"),
-            "SENTINEL_PG_DSN": pg_cluster.dsn(),
-            "SENTINEL_REDIS_URL": redis_url,
-            "SENTINEL_HOSTNAME": "sentinel.test",
-            **extra,
-        }
-        service = sandbox.Service(env, log=tmp_path / "web.log").start()
-        started.append(service)
-        return service
-
-    yield start
-    for service in started:
-        service.stop()
 
 
 def connect(service):
@@ -41,8 +16,8 @@ def connect(service):
     return http.client.HTTPSConnection("127.0.0.1", service.port, timeout=10, context=context)
 
 
-def test_a_self_signed_certificate_is_made_once_and_served(https_service, tmp_path):
-    service = https_service(SENTINEL_TLS="self-signed")
+def test_a_self_signed_certificate_is_made_once_and_served(serve, tmp_path):
+    service = serve(SENTINEL_TLS="self-signed")
     certificate = tmp_path / "state" / "tls" / "cert.pem"
     first = tls.fingerprint(certificate)
     connection = connect(service)
@@ -57,14 +32,14 @@ def test_a_self_signed_certificate_is_made_once_and_served(https_service, tmp_pa
     log = (tmp_path / "web.log").read_text()
     assert f"event=tls_certificate sha256={first}" in log
     service.stop()
-    https_service(SENTINEL_TLS="self-signed")
+    serve(SENTINEL_TLS="self-signed")
     assert tls.fingerprint(certificate) == first  # kept, not made again
 
 
-def test_a_given_certificate_is_served(https_service, tmp_path):
+def test_a_given_certificate_is_served(serve, tmp_path):
     cert, key = tmp_path / "mine" / "cert.pem", tmp_path / "mine" / "key.pem"
     tls.ensure_self_signed(cert, key, "sentinel.test")
-    service = https_service(SENTINEL_TLS_CERT=str(cert), SENTINEL_TLS_KEY=str(key))
+    service = serve(SENTINEL_TLS_CERT=str(cert), SENTINEL_TLS_KEY=str(key))
     connection = connect(service)
     try:
         connection.request("GET", "/status")
@@ -76,8 +51,8 @@ def test_a_given_certificate_is_served(https_service, tmp_path):
         connection.close()
 
 
-def test_plain_http_is_refused_on_the_https_port(https_service):
-    service = https_service(SENTINEL_TLS="self-signed")
+def test_plain_http_is_refused_on_the_https_port(serve):
+    service = serve(SENTINEL_TLS="self-signed")
     connection = http.client.HTTPConnection("127.0.0.1", service.port, timeout=10)
     try:
         with pytest.raises((ConnectionError, http.client.HTTPException)):
@@ -87,8 +62,8 @@ def test_plain_http_is_refused_on_the_https_port(https_service):
         connection.close()
 
 
-def test_the_web_ui_cookie_is_secure_over_https(https_service, ui_user_factory):
-    service = https_service(SENTINEL_TLS="self-signed")
+def test_the_web_ui_cookie_is_secure_over_https(serve, ui_user_factory):
+    service = serve(SENTINEL_TLS="self-signed")
     username = ui_user_factory(service)
     connection = connect(service)
     try:

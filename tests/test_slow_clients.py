@@ -8,15 +8,12 @@ client is one log line, never a traceback."""
 import concurrent.futures
 import http.client
 import json
-import os
 import selectors
 import socket
 import ssl
 import time
 
 import pytest
-
-from sentinel.dev import sandbox
 
 CLIENT_TIMEOUT = 10  # gunicorn_conf.CLIENT_TIMEOUT
 THREADS = 4  # per gunicorn worker
@@ -28,29 +25,6 @@ PARTIAL_BODY = (
     + f"Content-Length: {len(BODY)}\r\n\r\n".encode()
     + BODY[:20]
 )
-
-
-@pytest.fixture
-def serve(tmp_path, pg_cluster, redis_url):
-    """serve(**env) -> a running service on the test cluster, its log in web.log."""
-    started = []
-
-    def start(**extra):
-        env = {
-            **os.environ,
-            "SENTINEL_STATE_DIR": str(tmp_path / "state"),
-            "SENTINEL_PG_DSN": pg_cluster.dsn(),
-            "SENTINEL_REDIS_URL": redis_url,
-            "SENTINEL_HOSTNAME": "sentinel.test",
-            **extra,
-        }
-        service = sandbox.Service(env, log=tmp_path / "web.log").start()
-        started.append(service)
-        return service
-
-    yield start
-    for service in started:
-        service.stop()
 
 
 def stalled(service, first_bytes, count):
