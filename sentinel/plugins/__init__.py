@@ -18,6 +18,8 @@ PLUGINS = [
     "administration",
     "dashboard",
     "monitoring",
+    "pgconf",
+    "statements",
 ]
 
 
