@@ -197,7 +197,14 @@ def test_discover_describes_the_instance_without_a_session(client, pg_cluster):
     assert facts["pg_block_size"] == 8192
     assert isinstance(facts["cpu"], int) and facts["cpu"] >= 1
     assert isinstance(facts["memory_size"], int) and facts["memory_size"] > 0
-    assert facts["plugins"] == ["activity", "administration", "dashboard", "monitoring", "pgconf", "statements"]
+    assert facts["plugins"] == [
+        "activity",
+        "administration",
+        "dashboard",
+        "monitoring",
+        "pgconf",
+        "statements",
+    ]
 
 
 def test_status_describes_the_service(client):
