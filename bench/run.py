@@ -13,7 +13,17 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.common import Environment, ReferenceAgent  # noqa: E402
 
-SUITES = ["core", "activity", "dashboard", "monitoring", "administration", "collectors", "pgconf", "statements"]
+SUITES = [
+    "core",
+    "activity",
+    "dashboard",
+    "monitoring",
+    "administration",
+    "collectors",
+    "pgconf",
+    "statements",
+    "maintenance",
+]
 
 
 def available(name):

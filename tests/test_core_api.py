@@ -201,6 +201,7 @@ def test_discover_describes_the_instance_without_a_session(client, pg_cluster):
         "activity",
         "administration",
         "dashboard",
+        "maintenance",
         "monitoring",
         "pgconf",
         "statements",

@@ -17,6 +17,7 @@ PLUGINS = [
     "activity",
     "administration",
     "dashboard",
+    "maintenance",
     "monitoring",
     "pgconf",
     "statements",
