@@ -1,7 +1,7 @@
-"""The pgconf plugin: PostgreSQL's settings, read and changed with ALTER SYSTEM."""
-
-from flask import Blueprint
+"""The pgconf plugin: PostgreSQL's settings, read and changed with ALTER SYSTEM,
+with the history of their changes."""
 
 from .. import Plugin
+from . import api
 
-PLUGIN = Plugin(name="pgconf", api=Blueprint("pgconf", __name__, url_prefix="/pgconf"))
+PLUGIN = Plugin(name="pgconf", api=api.blueprint)
