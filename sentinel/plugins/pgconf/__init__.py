@@ -1,7 +1,7 @@
 """The pgconf plugin: PostgreSQL's settings, read and changed with ALTER SYSTEM,
-with the history of their changes."""
+with the history of their changes, and the Configuration page."""
 
 from .. import Plugin
-from . import api
+from . import api, web
 
-PLUGIN = Plugin(name="pgconf", api=api.blueprint)
+PLUGIN = Plugin(name="pgconf", api=api.blueprint, web=web.blueprint, nav="Configuration")

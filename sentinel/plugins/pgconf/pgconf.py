@@ -16,6 +16,7 @@ usual case, nothing changed, one row read.
 import calendar
 import hashlib
 import logging
+import time
 
 import psycopg2
 import psycopg2.errors
@@ -272,6 +273,20 @@ def _write(conn, changes):
         done.append(change)
 
 
+def _reload(conn, patience=2.0):
+    """pg_reload_conf(), and wait (a little) until the postmaster has read the
+    files again and signalled the backends: then whatever reads the settings
+    next, on any connection, sees the new values."""
+    before = conn.queryscalar("SELECT pg_conf_load_time()")
+    conn.queryscalar("SELECT pg_reload_conf()")
+    deadline = time.monotonic() + patience
+    while conn.queryscalar("SELECT pg_conf_load_time() = %s", (before,)):
+        if time.monotonic() > deadline:
+            logger.warning("event=reload_not_seen seconds=%s", patience)
+            return
+        time.sleep(0.005)
+
+
 def apply(pg, items, username, instance, note=""):
     """Change the settings of `items` ([{name, setting}], "" resets) for
     `username`, all or none, then reload; answers those that changed, as the
@@ -283,7 +298,7 @@ def apply(pg, items, username, instance, note=""):
             changes = _plan(conn, items, instance)
             _write(conn, changes)
             if changes:
-                conn.queryscalar("SELECT pg_reload_conf()")
+                _reload(conn)
         finally:
             conn.queryscalar("SELECT pg_advisory_unlock(%s)", (CHANGE_LOCK_ID,))
     _remember(changes, username, instance, note)
