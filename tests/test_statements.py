@@ -77,6 +77,18 @@ PG15_COLUMNS = {
 
 
 @pytest.fixture
+def state_url(request, sqlite_state):
+    """SQLite, or with `indirect` parametrization "postgresql", a state
+    database in the cluster: the history's SQL runs on both."""
+    if getattr(request, "param", "sqlite") == "postgresql":
+        return request.getfixturevalue("postgres_state")
+    return sqlite_state
+
+
+BOTH_STATES = pytest.mark.parametrize("state_url", ["sqlite", "postgresql"], indirect=True)
+
+
+@pytest.fixture
 def headers(auth):
     return auth.headers()
 
@@ -115,8 +127,11 @@ def entries_of(answer, name):
 
 
 @pytest.fixture
-def collect(app):
-    """Take a snapshot as the worker does, in the app's context (settings overridable)."""
+def collect(app, pg_cluster):
+    """Take a snapshot as the worker does, in the app's context (settings
+    overridable), of a view holding only what the test runs: the statements
+    of earlier tests are reset away."""
+    pg_cluster.execute("SELECT pg_stat_statements_reset()")
 
     def take(now=None, **overrides):
         with app.app_context():
@@ -242,6 +257,7 @@ def test_not_loaded_is_not_found_and_a_stopped_server_unavailable(own_cluster, a
 # -- the history -------------------------------------------------------------------------------
 
 
+@BOTH_STATES
 def test_the_history_holds_what_ran_between_two_snapshots(
     app, collect, client, headers, pg_connections
 ):
@@ -299,6 +315,7 @@ def test_a_bad_window_is_refused(client, headers, query, status, error):
     assert answer.get_json() == {"error": error}
 
 
+@BOTH_STATES
 def test_a_reset_counts_what_ran_since_it(app, collect, pg_connections):
     conn = pg_connections()
     name, sql = marker(conn)
@@ -399,31 +416,34 @@ def test_an_evicted_statement_counts_again_when_it_comes_back(own_cluster, app_o
 
 def test_the_budget_drops_the_oldest_snapshots_first(app, collect, pg_connections):
     conn = pg_connections()
-    # A thousand distinct statements, run again before each snapshot: each
-    # snapshot stores a thousand deltas.
+    # Two thousand distinct statements, run again before each snapshot: each
+    # snapshot stores two thousand deltas.
     busy = wide_table(conn)
     block = (
         "DO $$ BEGIN FOR i IN 1..1000 LOOP"
-        f" EXECUTE format('SELECT c%s FROM {busy}', i); END LOOP; END $$"
+        f" EXECUTE format('SELECT c%s FROM {busy}', i);"
+        f" EXECUTE format('SELECT max(c%s) FROM {busy}', i); END LOOP; END $$"
     )
     now = state.utcnow()
     taken = []
-    for number in range(14):
+    for number in range(6):
         run(conn, block)
-        moment = now - datetime.timedelta(minutes=14 - number)
-        taken.append(collect(moment, statements_budget=1000).id)  # no budget issue yet
+        moment = now - datetime.timedelta(minutes=6 - number)
+        taken.append(collect(moment).id)  # within the default budget
     with app.app_context():
         before = statements.estimated_bytes()
-        assert before > 1_000_000
-        dropped = statements.trim({**app.config["SENTINEL"], "statements_budget": 1}, now)
+        budget = int(before // statements.MB)  # a little less than it takes
+        assert budget >= 1
+        dropped = statements.trim({**app.config["SENTINEL"], "statements_budget": budget}, now)
         after = statements.estimated_bytes()
         kept = [s.id for s in StatementSnapshot.select().order_by(StatementSnapshot.taken_at)]
-    assert dropped > 0 and after <= 1_000_000
+    assert dropped > 0 and after <= budget * statements.MB
     assert kept == taken[dropped:]  # the oldest went, the newest stayed
     # What is left still answers: the newest window has the busy statements.
-    assert len(totals(app, busy, now - datetime.timedelta(minutes=2))) == 1000
+    assert len(totals(app, busy, now - datetime.timedelta(minutes=2))) == 2000
 
 
+@BOTH_STATES
 def test_snapshots_older_than_the_retention_go(app, collect, pg_connections):
     conn = pg_connections()
     name, sql = marker(conn)

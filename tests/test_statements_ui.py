@@ -29,8 +29,10 @@ def marker(conn):
 
 
 @pytest.fixture
-def snapshot(service):
-    """snapshot() takes one as the service's worker would, on its state."""
+def snapshot(service, pg_cluster):
+    """snapshot() takes one as the service's worker would, on its state, of
+    a view holding only what the test runs (earlier tests' statements reset)."""
+    pg_cluster.execute("SELECT pg_stat_statements_reset()")
     with app_of(service) as app:
         with app.app_context():
             StatementSnapshot.delete().execute()

@@ -71,7 +71,7 @@ class Statement(BaseModel):
     rolname = peewee.TextField(null=True)
     query = peewee.TextField()
     first_seen = peewee.DateTimeField()
-    bytes = peewee.IntegerField()  # what its row is estimated to take, text included
+    bytes = peewee.IntegerField()  # its text's size, for the size estimate
 
     class Meta:
         table_name = "statement"

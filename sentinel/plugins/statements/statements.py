@@ -21,9 +21,11 @@ estimate of its size (statements_budget), the oldest snapshots going first.
 import contextlib
 import datetime
 import logging
+from dataclasses import dataclass
 
 import peewee
 import psycopg2.errors
+from psycopg2 import sql
 
 from ... import state
 from ...errors import Invalid, Malformed, NotFound
@@ -46,13 +48,26 @@ BATCH = 1000  # entries fetched from PostgreSQL at a time
 CHUNK = 400  # rows per INSERT (21 values each: far below SQLite's 32,766 variables)
 KEY = ("queryid", "dbid", "userid", "toplevel")
 
-# Bytes a row takes in the state database, measured (bench/statements.py
-# prints the estimate beside the file's real growth): a delta row with its two
-# index entries, a baseline row, a statement row without its text, a snapshot.
-DELTA_ROW_BYTES = 110
-BASELINE_ROW_BYTES = 90
-STATEMENT_ROW_BYTES = 120
-SNAPSHOT_ROW_BYTES = 60
+
+@dataclass(frozen=True)
+class RowBytes:
+    """Bytes a row of each table takes in the state database, its indexes
+    included, as measured with 5,000 statements (SQLite's dbstat,
+    PostgreSQL's pg_total_relation_size; bench/statements.py prints the
+    estimate beside SQLite's real growth). A statement's text comes on top."""
+
+    delta: int
+    baseline: int
+    statement: int
+    snapshot: int
+
+
+# PostgreSQL's rows carry a 24-byte header and 8-byte alignment, and the
+# baselines, updated in place, keep dead versions until vacuumed.
+ROW_BYTES = {
+    "sqlite": RowBytes(delta=70, baseline=50, statement=100, snapshot=100),
+    "postgresql": RowBytes(delta=220, baseline=600, statement=150, snapshot=200),
+}
 MB = 1_000_000
 
 MISSING = (psycopg2.errors.UndefinedTable, psycopg2.errors.UndefinedFunction)
@@ -90,6 +105,17 @@ def transaction(conn):
 # -- now -------------------------------------------------------------------------------
 
 
+def live_query(conn):
+    """statements.sql with the view's columns as installed, oids as numbers."""
+    columns = [
+        sql.SQL("s.{0}::bigint AS {0}" if column["is_oid"] else "s.{0}").format(
+            sql.Identifier(column["name"])
+        )
+        for column in conn.query(conn.sql(SQL / "columns.sql"))
+    ]
+    return sql.SQL(conn.sql(SQL / "statements.sql")).format(columns=sql.SQL(", ").join(columns))
+
+
 def _entries(pg, batch):
     """Generator: first None once the query runs (its errors raised by then),
     then the JSON texts of the entries, a batch joined by commas at a time.
@@ -97,7 +123,7 @@ def _entries(pg, batch):
     with pg.connection() as conn, transaction(conn):
         cursor = conn.raw.cursor(name="sentinel_statements")
         try:
-            cursor.execute(conn.sql(SQL / "statements.sql"))
+            cursor.execute(live_query(conn))
             rows = cursor.fetchmany(batch)
         except (*MISSING, NOT_LOADED) as exc:
             raise _unavailable(exc, pg.dbname) from None
@@ -190,25 +216,18 @@ def _delta(values, baseline, reset):
 
 
 def _write(snap, deltas, baselines):
-    """Insert the delta rows and update (or create) the baselines, in chunks."""
-    snapshot_id = snap.record.id
-    delta_rows = [
-        {
-            "snapshot": snapshot_id,
-            "statement": statement_id,
-            **dict(zip(COUNTERS, values, strict=True)),
-        }
-        for statement_id, values in deltas
-    ]
-    for chunk in peewee.chunked(delta_rows, CHUNK):
-        StatementDelta.insert_many(chunk).execute()
-    baseline_rows = [
-        {"statement": statement_id, **dict(zip(COUNTERS, values, strict=True))}
-        for statement_id, values in baselines
-    ]
+    """Insert the delta rows and update (or create) the baselines, in chunks
+    (rows as tuples in the fields' order: peewee builds them faster than dicts)."""
+    counters = [getattr(StatementDelta, name) for name in COUNTERS]
+    fields = [StatementDelta.snapshot, StatementDelta.statement, *counters]
+    rows = [(snap.record.id, statement_id, *values) for statement_id, values in deltas]
+    for chunk in peewee.chunked(rows, CHUNK):
+        StatementDelta.insert_many(chunk, fields=fields).execute()
     counters = [getattr(StatementBaseline, name) for name in COUNTERS]
-    for chunk in peewee.chunked(baseline_rows, CHUNK):
-        StatementBaseline.insert_many(chunk).on_conflict(
+    fields = [StatementBaseline.statement, *counters]
+    rows = [(statement_id, *values) for statement_id, values in baselines]
+    for chunk in peewee.chunked(rows, CHUNK):
+        StatementBaseline.insert_many(chunk, fields=fields).on_conflict(
             conflict_target=[StatementBaseline.statement], preserve=counters
         ).execute()
     snap.moved += len(deltas)
@@ -258,7 +277,7 @@ def _add_new(conn, snap, first, now):
                 "rolname": text["rolname"],
                 "query": query,
                 "first_seen": now,
-                "bytes": STATEMENT_ROW_BYTES + len(query.encode()),
+                "bytes": len(query.encode()),
             }
         )
     for chunk in peewee.chunked(rows, CHUNK):
@@ -355,19 +374,25 @@ def snapshot(pg, now=None, batch=BATCH):
     return record
 
 
+def row_bytes():
+    return ROW_BYTES["postgresql" if state.is_postgresql() else "sqlite"]
+
+
 def estimated_bytes():
     """What the history takes in the state database, estimated from row
     counts and text lengths (no scan of the delta table)."""
-    snapshots = StatementSnapshot.select(
+    size = row_bytes()
+    snapshots, deltas = StatementSnapshot.select(
         peewee.fn.COUNT(StatementSnapshot.id), peewee.fn.SUM(StatementSnapshot.moved)
     ).tuples()[0]
-    statements = Statement.select(peewee.fn.COUNT(Statement.id), peewee.fn.SUM(Statement.bytes))
-    count, text_bytes = statements.tuples()[0]
+    statements, texts = Statement.select(
+        peewee.fn.COUNT(Statement.id), peewee.fn.SUM(Statement.bytes)
+    ).tuples()[0]
     return (
-        (snapshots[0] or 0) * SNAPSHOT_ROW_BYTES
-        + (snapshots[1] or 0) * DELTA_ROW_BYTES
-        + (count or 0) * BASELINE_ROW_BYTES
-        + (text_bytes or 0)
+        (snapshots or 0) * size.snapshot
+        + (deltas or 0) * size.delta
+        + (statements or 0) * (size.statement + size.baseline)
+        + (texts or 0)
     )
 
 
@@ -392,13 +417,14 @@ def trim(settings, now=None):
             .tuples()
         )
         excess = estimated_bytes() - settings["statements_budget"] * MB
+        size = row_bytes()
         dropped = []
         for index, (snapshot_id, taken_at, moved) in enumerate(snapshots):
             newest = index == len(snapshots) - 1
             if taken_at >= cutoff and (excess <= 0 or newest):
                 break
             dropped.append(snapshot_id)
-            excess -= moved * DELTA_ROW_BYTES + SNAPSHOT_ROW_BYTES
+            excess -= moved * size.delta + size.snapshot
         _drop_snapshots(dropped)
     if dropped:
         logger.debug("event=statements_trimmed snapshots=%s", len(dropped))
