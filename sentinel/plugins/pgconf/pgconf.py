@@ -347,6 +347,11 @@ def _remember(changes, username, instance, note):
 # -- history and outside changes ---------------------------------------------------------
 
 
+# Every read of the settings runs this lookup. Written as SQL, as the session
+# lookup is: peewee takes longer to build it than SQLite to run it.
+DIGEST_SQL = "SELECT id, digest FROM seen_digest WHERE instance = {param}"
+
+
 def _digest(current):
     text = "\n".join(f"{name}={value}\t{source}" for name, (value, source) in current.items())
     return hashlib.sha256(text.encode()).hexdigest()
@@ -365,8 +370,9 @@ def observe(rows, instance):
     own waiting for a restart is marked applied once the value shows."""
     current = {row["name"]: (row["setting_raw"] or "", row["source"]) for row in rows}
     digest = _digest(current)
-    known = SeenDigest.get_or_none(SeenDigest.instance == instance)
-    if known is not None and known.digest == digest:
+    sql = DIGEST_SQL.format(param=state.database.param)
+    known = state.database.execute_sql(sql, (instance,)).fetchone()
+    if known is not None and known[1] == digest:
         return
     by_name = {row["name"]: row for row in rows}
     with state.database.atomic():
@@ -404,7 +410,7 @@ def observe(rows, instance):
             SeenDigest.create(instance=instance, digest=digest)
         else:
             SeenDigest.update(digest=digest, seen_at=state.utcnow()).where(
-                SeenDigest.id == known.id
+                SeenDigest.id == known[0]
             ).execute()
 
 
