@@ -7,10 +7,10 @@ import re
 import shutil
 
 import pytest
+from conftest import create_ui_user
 from playwright.sync_api import expect
 
 from sentinel.dev import sandbox
-from tests.conftest import create_ui_user
 from tests.polling import wait_for
 
 pytestmark = pytest.mark.browser
