@@ -253,7 +253,9 @@ def test_a_restart_setting_waits_for_the_restart(own, own_cluster):
         ([("max_connections", "2.5")], "max_connections: '2.5' is not a whole number"),
         ([("enable_seqscan", "maybe")], "enable_seqscan: 'maybe' is not a boolean"),
         ([("enable_seqscan", "o")], "enable_seqscan: 'o' is not a boolean"),
+        ([("enable_seqscan", "on ")], "enable_seqscan: 'on ' is not a boolean"),
         ([("wal_level", "bogus")], "wal_level: 'bogus' is not one of minimal, replica, logical"),
+        ([("wal_level", " replica")], "wal_level: ' replica' is not one of"),
         ([("TimeZone", "Not/AZone")], 'TimeZone: invalid value for parameter "TimeZone"'),
         ([("block_size", "4096")], "block_size: cannot be changed"),
         ([("data_directory", "/tmp")], "data_directory: cannot be set in the configuration"),
@@ -385,3 +387,16 @@ def test_a_broken_postgresql_conf_is_shown(own, own_cluster):
         conf.write("this is not a setting\n")
     files = client.get("/pgconf/configuration/files", headers=headers).get_json()
     assert [line["error"] for line in files["lines"] if line["broken"]] == ["syntax error"]
+
+
+@pytest.mark.parametrize(
+    "value, shown",
+    [("OFF", "off"), ("fal", "off"), ("Y", "on"), ("1", "on"), ("of", "off")],
+)
+def test_booleans_as_postgresql_reads_them(client, headers, pg_cluster, restore, value, shown):
+    restore.append("enable_seqscan")
+    answer = post(client, headers, ("enable_seqscan", value))
+    assert answer.status_code == 200
+    changed = answer.get_json()["settings"]
+    assert [change["setting"] for change in changed] == ([] if shown == "on" else [value])
+    assert show(pg_cluster, "enable_seqscan") == shown

@@ -109,7 +109,7 @@ def _numeric(row, text):
 
 
 def _boolean(text):
-    word = text.strip().lower()
+    word = text.lower()  # as PostgreSQL reads it: no space trimmed
     if word:
         trues = [w for w in TRUE_WORDS if w.startswith(word)]
         falses = [w for w in FALSE_WORDS if w.startswith(word)]
@@ -132,7 +132,7 @@ def enum_values(enumvals):
 def _enum(row, text):
     allowed = enum_values(row["enumvals"])
     for value in allowed:
-        if value.lower() == text.strip().lower():
+        if value.lower() == text.lower():
             return value
     raise ValueRefused(f"{text!r} is not one of {', '.join(allowed)}")
 
