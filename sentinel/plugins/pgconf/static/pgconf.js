@@ -157,7 +157,8 @@
       ...change, who: change.outside ? "outside Sentinel" : change.username,
     })));
     banners();
-    Sentinel.say(status, `Read at ${f.time(new Date())}.`);
+    Sentinel.say(status, `Read at ${f.time(new Date())}.` + (data.files.readable ? ""
+      : " Sentinel's role may not read pg_file_settings: errors in the files cannot be shown."));
   }
 
   function said(answer) {
