@@ -400,3 +400,33 @@ def test_booleans_as_postgresql_reads_them(client, headers, pg_cluster, restore,
     changed = answer.get_json()["settings"]
     assert [change["setting"] for change in changed] == ([] if shown == "on" else [value])
     assert show(pg_cluster, "enable_seqscan") == shown
+
+
+def test_outside_changes_are_found_with_the_state_in_postgresql(
+    settings, postgres_state, pg_cluster, restore
+):
+    from sentinel.auth import accounts
+
+    app = create_app({**settings, "database": postgres_state})
+    try:
+        with app.app_context():
+            accounts.create_user("alice", "alice-password", "admin")
+        client = app.test_client()
+        login = client.post("/login", json={"username": "alice", "password": "alice-password"})
+        headers = {"X-Session": login.get_json()["session"]}
+        restore.append("work_mem")
+        client.get("/pgconf/configuration", headers=headers)
+        pg_cluster.execute("ALTER SYSTEM SET work_mem = '16MB'")
+        pg_cluster.execute("SELECT pg_reload_conf()")
+        wait_for(lambda: show(pg_cluster, "work_mem") == "16MB", what="the reload")
+        changes = wait_for(
+            lambda: client.get("/pgconf/configuration/history", headers=headers).get_json()[
+                "changes"
+            ],
+            what="the outside change",
+        )
+        assert [(c["name"], c["value"], c["outside"]) for c in changes] == [
+            ("work_mem", "16MB", True)
+        ]
+    finally:
+        app.extensions["sentinel.postgres"].close()

@@ -14,6 +14,7 @@ usual case, nothing changed, one row read.
 """
 
 import calendar
+import contextlib
 import hashlib
 import logging
 import time
@@ -34,6 +35,8 @@ logger = logging.getLogger(__name__)
 SQL = sql_folder(__file__)
 # Any constant: one change request at a time on an instance, whichever Sentinel sends it.
 CHANGE_LOCK_ID = 0x50474346
+# Any constant: one look for outside changes at a time, in Sentinel's state.
+SNAPSHOT_LOCK_ID = 0x50474353
 # Contexts whose settings take effect at the next restart only.
 RESTART_CONTEXTS = ("postmaster", "internal")
 # Contexts whose settings a session may set: PostgreSQL checks a value there.
@@ -364,6 +367,20 @@ def _derived(row, before):
     return row["context"] == "internal" or (before.source == row["source"] == "default")
 
 
+@contextlib.contextmanager
+def _one_at_a_time():
+    """A state transaction that no other process's observe() runs beside:
+    two web workers reading just after a change record it once, not twice."""
+    if state.is_postgresql():
+        with state.database.atomic():
+            state.database.execute_sql("SELECT pg_advisory_xact_lock(%s)", (SNAPSHOT_LOCK_ID,))
+            yield
+    else:
+        # SQLite: take the write lock first; a read transaction turned writer fails.
+        with state.database.atomic("IMMEDIATE"):
+            yield
+
+
 def observe(rows, instance):
     """Record the values that changed since Sentinel last looked and that it
     did not change itself, as changes made outside Sentinel; a change of its
@@ -375,14 +392,19 @@ def observe(rows, instance):
     if known is not None and known[1] == digest:
         return
     by_name = {row["name"]: row for row in rows}
-    with state.database.atomic():
+    with _one_at_a_time():
+        # Another process may have recorded the same changes while this one waited.
+        known = state.database.execute_sql(sql, (instance,)).fetchone()
+        if known is not None and known[1] == digest:
+            return
         seen = {
             item.name: item for item in SeenSetting.select().where(SeenSetting.instance == instance)
         }
+        new = []
         for name, (value, source) in current.items():
             before = seen.get(name)
             if before is None:
-                SeenSetting.create(instance=instance, name=name, value=value, source=source)
+                new.append({"instance": instance, "name": name, "value": value, "source": source})
                 continue
             if (before.value, before.source) == (value, source):
                 continue
@@ -406,8 +428,10 @@ def observe(rows, instance):
             SeenSetting.update(value=value, source=source, awaited=False).where(
                 SeenSetting.id == before.id
             ).execute()
+        if new:
+            SeenSetting.insert_many(new).on_conflict_ignore().execute()
         if known is None:
-            SeenDigest.create(instance=instance, digest=digest)
+            SeenDigest.insert(instance=instance, digest=digest).on_conflict_ignore().execute()
         else:
             SeenDigest.update(digest=digest, seen_at=state.utcnow()).where(
                 SeenDigest.id == known[0]
