@@ -1,9 +1,13 @@
 """The maintenance plugin: sizes and bloat, and VACUUM, ANALYZE, REINDEX now or scheduled."""
 
-from flask import Blueprint
-
-from .. import Plugin
+from .. import Periodic, Plugin
+from . import api, tasks, web
 
 PLUGIN = Plugin(
-    name="maintenance", api=Blueprint("maintenance", __name__, url_prefix="/maintenance")
+    name="maintenance",
+    api=api.blueprint,
+    web=web.blueprint,
+    nav="Maintenance",
+    periodic=(Periodic(tasks.reconcile, interval=10, timeout=60),),
+    tasks=(tasks.run_job,),
 )

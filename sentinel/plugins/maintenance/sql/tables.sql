@@ -1,0 +1,25 @@
+-- The tables of a schema (all schemas when schema_oid is NULL; one table when
+-- `table` is set), with their sizes and what the bloat estimate needs: row
+-- and page counts, fillfactor and the names of its columns. One pass.
+SELECT c.oid AS relid,
+       n.nspname AS schema,
+       c.relname AS name,
+       c.reltuples::float AS reltuples,
+       c.relpages,
+       coalesce((SELECT substring(option FROM '^fillfactor=(\d+)$')::int
+                   FROM unnest(c.reloptions) AS option
+                  WHERE option LIKE 'fillfactor=%%'), 100) AS fillfactor,
+       ARRAY(SELECT a.attname FROM pg_attribute a
+              WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
+              ORDER BY a.attnum) AS column_names,
+       pg_relation_size(c.oid) + pg_relation_size(c.oid, 'fsm') + pg_relation_size(c.oid, 'vm')
+         AS table_bytes,
+       CASE WHEN c.reltoastrelid <> 0 THEN pg_total_relation_size(c.reltoastrelid) ELSE 0 END
+         AS toast_bytes
+  FROM pg_class c
+  JOIN pg_namespace n ON n.oid = c.relnamespace
+ WHERE c.relkind IN ('r', 'm')
+   AND (%(schema_oid)s::oid IS NULL OR c.relnamespace = %(schema_oid)s::oid)
+   AND (%(table)s::text IS NULL OR c.relname = %(table)s::text)
+   AND n.nspname <> 'pg_toast' AND n.nspname NOT LIKE 'pg_temp_%%'
+ ORDER BY n.nspname, c.relname
