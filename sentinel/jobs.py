@@ -80,25 +80,37 @@ class SentinelJob(Job):
         return super().func
 
 
-def enqueue(connection, func, *args, job_id=None, timeout=DEFAULT_TIMEOUT, ttl=None, unique=False):
+def enqueue(
+    connection,
+    func,
+    *args,
+    job_id=None,
+    timeout=DEFAULT_TIMEOUT,
+    ttl=None,
+    unique=False,
+    at=None,
+):
     """Enqueue func(*args) on Sentinel's queue with the options every job needs.
 
     `ttl` bounds how long the job may wait for a worker (pass it when a user is
     waiting, or when a late run is worthless); `unique` refuses a second job
-    with the same id.
+    with the same id; `at` (an aware datetime) holds it back until then, for
+    the scheduler the worker runs beside its work loop.
     """
     if task_name(func) not in allowed_tasks():
         raise ValueError(f"{task_name(func)} is not declared in a plugin's tasks")
     queue = Queue(QUEUE, connection=connection, serializer=PlainValues)
-    return queue.enqueue(
-        func,
-        args=args,
-        job_id=job_id,
-        job_timeout=timeout,
-        ttl=ttl,
-        failure_ttl=FAILURE_TTL,
-        unique=unique,
-    )
+    options = {
+        "args": args,
+        "job_id": job_id,
+        "job_timeout": timeout,
+        "ttl": ttl,
+        "failure_ttl": FAILURE_TTL,
+        "unique": unique,
+    }
+    if at is not None:
+        return queue.enqueue_at(at, func, **options)
+    return queue.enqueue(func, **options)
 
 
 def periodic_jobs(plugins):

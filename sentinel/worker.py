@@ -1,4 +1,5 @@
-"""The RQ worker process, and the cron scheduler that feeds it periodic jobs.
+"""The RQ worker process, the cron scheduler that feeds it periodic jobs, and
+RQ's scheduler that moves jobs asked for a later time onto the queue.
 
 Any number of workers may run against one Redis; the cron scheduler runs in
 only one of them at a time, the one holding a lock in Redis. If that worker
@@ -9,6 +10,7 @@ so once, and once when it is back) and carries on, and the scheduler
 competes for the lock again, so periodic collection restarts by itself.
 """
 
+import contextlib
 import logging
 import multiprocessing
 import os
@@ -20,6 +22,7 @@ import redis
 from rq import SimpleWorker
 from rq.cron import CronScheduler
 from rq.exceptions import StopRequested
+from rq.scheduler import RQScheduler
 
 from . import jobs, logs
 from .extensions import connect_redis
@@ -30,6 +33,7 @@ CRON_LOCK = "sentinel:cron:leader"
 LOCK_TTL = 30  # seconds a dead leader keeps the lock
 RENEW_EVERY = 10
 REDIS_RETRY = 2  # seconds between two looks at a Redis that is down
+SCHEDULER_INTERVAL = 1  # seconds between two looks for jobs whose time has come
 
 
 class RedisOutage:
@@ -187,31 +191,37 @@ def run(app, with_cron=True, burst=False):
     settings = app.config["SENTINEL"]
     outage = RedisOutage("worker")
     logging.getLogger("rq.worker").addFilter(RetryChatter(outage))
-    cron = None
+    children = []
     try:
-        if with_cron and not burst:
-            cron = multiprocessing.get_context("fork").Process(
-                target=_cron_process,
-                args=(settings, app.extensions["sentinel.plugins"], os.getpid()),
-                name="sentinel-cron",
-                daemon=True,
-            )
-            # Ctrl-C reaches the whole process group: held back over the fork,
-            # so that the scheduler ignores it from its first instruction on.
-            blocked = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
-            try:
-                cron.start()
-            finally:
-                signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
+        if not burst:
+            # Forked before RQ starts its threads, each with Ctrl-C held back
+            # over the fork (it reaches the whole process group), so that it
+            # ignores it from its first instruction on.
+            fork = multiprocessing.get_context("fork")
+            targets = [(_scheduler_process, (settings, os.getpid()), "sentinel-scheduler")]
+            if with_cron:
+                plugins = app.extensions["sentinel.plugins"]
+                targets.append((_cron_process, (settings, plugins, os.getpid()), "sentinel-cron"))
+            for target, args, name in targets:
+                child = fork.Process(target=target, args=args, name=name, daemon=True)
+                blocked = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+                try:
+                    child.start()
+                finally:
+                    signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
+                children.append(child)
+        cron = children[1] if len(children) > 1 else None
         logger.info("event=worker_started pid=%s scheduler=%s", os.getpid(), cron is not None)
         with app.app_context():
             _work(app.extensions["sentinel.redis"], outage, settings, burst)
     except KeyboardInterrupt:
         pass  # Ctrl-C before RQ's loop had its own handler in place
     finally:
-        if cron is not None and cron.is_alive():
-            cron.terminate()
-            cron.join(10)
+        for child in children:
+            if child.is_alive():
+                child.terminate()
+        for child in children:
+            child.join(10)
         logger.info("event=worker_stopped pid=%s", os.getpid())
 
 
@@ -257,3 +267,45 @@ def _cron_process(settings, plugins, worker_pid):
         # Stopping already: a second SIGTERM must not cut the lock's release.
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
         release_cron_lock(connect_redis(settings["redis_url"]), token)
+
+
+def run_scheduler(settings, worker_pid, stop):
+    """RQ's scheduler, for jobs enqueued for a later time (`enqueue_at`): one at
+    a time per Redis under RQ's lock, taken over within a minute when its
+    holder dies. Outlives a Redis outage; ends when stop() is true or the
+    worker is gone."""
+    connection = connect_redis(settings["redis_url"])
+    outage = RedisOutage("scheduler")
+    scheduler = RQScheduler(
+        [jobs.QUEUE],
+        connection=connection,
+        interval=SCHEDULER_INTERVAL,
+        serializer=jobs.PlainValues,
+        logging_level=logs.quiet_level(settings["log_level"]),
+    )
+    try:
+        while not stop() and os.getppid() == worker_pid:
+            try:
+                if scheduler.acquired_locks:
+                    scheduler.heartbeat()  # renews the lock, or finds it taken
+                if not scheduler.acquired_locks:
+                    scheduler.acquire_locks()
+                if scheduler.acquired_locks:
+                    scheduler.enqueue_scheduled_jobs()
+            except redis.RedisError as exc:
+                outage.lost(exc)
+                scheduler._acquired_locks = set()
+            else:
+                outage.back()
+            time.sleep(SCHEDULER_INTERVAL)
+    finally:
+        with contextlib.suppress(redis.RedisError):
+            scheduler.release_locks()
+
+
+def _scheduler_process(settings, worker_pid):
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})  # blocked over the fork
+    stopping = []
+    signal.signal(signal.SIGTERM, lambda signum, frame: stopping.append(signum))
+    run_scheduler(settings, worker_pid, lambda: bool(stopping))

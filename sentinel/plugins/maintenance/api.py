@@ -20,7 +20,25 @@ from . import insight, operations
 
 blueprint = Blueprint("maintenance", __name__, url_prefix="/maintenance")
 
-OPERATION = "<any(vacuum, analyze, reindex):operation>"
+
+def for_each_operation(rule, method, operations_=operations.OPERATIONS):
+    """Register a view under `rule` once per operation, its name in the path
+    (so /openapi.json lists each path as the agent documents it)."""
+
+    def decorator(view):
+        for operation in operations_:
+            blueprint.add_url_rule(
+                rule.format(operation=operation),
+                endpoint=view.__name__,
+                view_func=view,
+                methods=[method],
+                defaults={"operation": operation},
+            )
+        return view
+
+    return decorator
+
+
 POSTGRES_ERRORS = (404, 503, 504)
 SIZE = nullable(STRING)
 BYTES = nullable(NUMBER)
@@ -231,7 +249,7 @@ def _request(operation, body, dbname, **target):
     return jsonify(id=ident)
 
 
-@blueprint.post(f"/<dbname>/{OPERATION}")
+@for_each_operation("/<dbname>/{operation}", "POST")
 @session_required(admin=True)
 @describe(
     "VACUUM, ANALYZE or REINDEX a whole database, now or at `datetime` (UTC)",
@@ -243,7 +261,7 @@ def database_operation(dbname, operation, body):
     return _request(operation, body, dbname)
 
 
-@blueprint.post(f"/<dbname>/schema/<schema>/table/<table>/{OPERATION}")
+@for_each_operation("/<dbname>/schema/<schema>/table/<table>/{operation}", "POST")
 @session_required(admin=True)
 @describe(
     "VACUUM, ANALYZE or REINDEX a table, now or at `datetime` (UTC)",
@@ -267,7 +285,7 @@ def index_reindex(dbname, schema, index, body):
     return _request("reindex", body, dbname, schema=schema, index=index)
 
 
-@blueprint.delete(f"/{OPERATION}/<job_id>")
+@for_each_operation("/{operation}/<job_id>", "DELETE")
 @session_required(admin=True)
 @describe(
     "Cancel a job that has not started",
@@ -282,7 +300,7 @@ def cancel(operation, job_id):
 # -- lists -----------------------------------------------------------------------------
 
 
-@blueprint.get(f"/{OPERATION}/scheduled")
+@for_each_operation("/{operation}/scheduled", "GET")
 @session_required(key=True)
 @describe(
     "Jobs of an operation waiting, running or just finished, in every database",
@@ -293,7 +311,7 @@ def scheduled(operation):
     return jsonify(operations.scheduled(operation))
 
 
-@blueprint.get(f"/<dbname>/{OPERATION}/scheduled")
+@for_each_operation("/<dbname>/{operation}/scheduled", "GET")
 @session_required(key=True)
 @describe(
     "Jobs of an operation on a database (whole or any part of it)",
@@ -315,7 +333,7 @@ def schema_reindex_scheduled(dbname, schema):
     return jsonify(operations.scheduled("reindex", dbname, schema))
 
 
-@blueprint.get(f"/<dbname>/schema/<schema>/table/<table>/{OPERATION}/scheduled")
+@for_each_operation("/<dbname>/schema/<schema>/table/<table>/{operation}/scheduled", "GET")
 @session_required(key=True)
 @describe(
     "Jobs of an operation on one table",
