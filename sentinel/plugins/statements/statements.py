@@ -12,9 +12,9 @@ text read then, once (texts.sql), and stored with it. Counters going down
 mean the entry was reset, or evicted and made again: what it holds now is
 then all that happened since, and so is the delta; a reset of the whole view
 (pg_stat_statements_info.stats_reset, PostgreSQL 14+) does so for every
-statement. A statement that disappears (evicted) gets nothing; its key and
-baseline stay while history rows name it, and it is new again once they are
-gone. The history is bounded by age (statements_retention) and by an
+statement. A statement that disappears (evicted) gets nothing and loses its
+baseline: if it comes back, all its counters are new; its text stays while
+kept snapshots name it. The history is bounded by age (statements_retention) and by an
 estimate of its size (statements_budget), the oldest snapshots going first.
 """
 
@@ -176,7 +176,8 @@ def _utc(moment):
 
 
 class Snapshot:
-    """One snapshot being stored: what it found, for the log and the tests."""
+    """A snapshot while it is stored: the statements seen so far, those
+    waiting for their text, and its counts."""
 
     def __init__(self, record, reset):
         self.record = record
