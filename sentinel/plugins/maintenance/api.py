@@ -236,7 +236,6 @@ def _request(operation, body, dbname, **target):
         ident = operations.request(
             postgres.pool,
             redis.connection,
-            settings(),
             g.username,
             operation,
             dbname,

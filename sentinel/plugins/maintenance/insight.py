@@ -173,6 +173,7 @@ def _table_answer(table):
 
 
 def _schema_oid(conn, dbname, schema):
+    check_names(schema)
     oid = conn.queryscalar("SELECT oid FROM pg_namespace WHERE nspname = %s", (schema,))
     if oid is None:
         raise NotFound(f"Schema {schema} not found in database {dbname}")
@@ -209,8 +210,17 @@ def _with_sizes(figures, floats=()):
 # -- the four insight answers ---------------------------------------------------------
 
 
+def check_names(*names):
+    """NotFound for a name no PostgreSQL object can have (a NUL character,
+    which no query could even carry)."""
+    for name in names:
+        if name is not None and "\x00" in name:
+            raise NotFound(f"No object is named {name!r}")
+
+
 def check_database(pool, dbname):
     """NotFound unless `dbname` is a database Sentinel may connect to."""
+    check_names(dbname)
     exists = pool.queryscalar(
         "SELECT true FROM pg_database WHERE datname = %s AND datallowconn AND NOT datistemplate",
         (dbname,),
@@ -263,6 +273,7 @@ def schema(pool, dbname, schema_name):
 def table(pool, dbname, schema_name, table_name):
     """GET .../table/<table>: its sizes, statistics, indexes and bloat."""
     check_database(pool, dbname)
+    check_names(table_name)
 
     def read(conn):
         oid = _schema_oid(conn, dbname, schema_name)

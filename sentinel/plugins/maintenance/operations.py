@@ -36,6 +36,7 @@ SQL = sql_folder(__file__)
 OPERATIONS = ("vacuum", "analyze", "reindex")
 VACUUM_MODES = ("full", "freeze", "analyze")
 DATETIME_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
+_JOB_ID = re.compile(r"[0-9a-f]{8}")
 _DATETIME = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ")
 JOB_TIMEOUT = 6 * 3600  # s: a VACUUM FULL of a large table takes hours
 RECENT = datetime.timedelta(minutes=10)  # finished jobs stay listed this long
@@ -113,6 +114,7 @@ def _title(job):
 def check_target(pool, dbname, schema=None, table=None, index=None):
     """NotFound unless the database, and the table or index, exist."""
     insight.check_database(pool, dbname)
+    insight.check_names(schema, table, index)
     if table is None and index is None:
         return
 
@@ -129,7 +131,7 @@ def check_target(pool, dbname, schema=None, table=None, index=None):
         raise NotFound(f"{kind} {schema}.{table or index} not found")
 
 
-def request(pool, connection, settings, username, operation, dbname, **target):
+def request(pool, connection, username, operation, dbname, **target):
     """Make the job a row, hand it to RQ (for now, or for its time), record
     the request; its id. Duplicate when the same job is waiting or running."""
     schema, table, index = target.get("schema"), target.get("table"), target.get("index")
@@ -186,11 +188,19 @@ def submit(connection, job):
         logger.warning("event=maintenance_enqueue_failed job=%s error=%s", job.id, exc)
 
 
-def cancel(connection, username, job_id):
-    """Cancel a job that has not started: NotFound, or Conflict when it runs or ran."""
-    job = MaintenanceJob.get_or_none(MaintenanceJob.id == job_id)
+def find(job_id):
+    """The job of this id, or NotFound."""
+    job = None
+    if _JOB_ID.fullmatch(job_id):
+        job = MaintenanceJob.get_or_none(MaintenanceJob.id == job_id)
     if job is None:
         raise NotFound(f"Task {job_id} not found")
+    return job
+
+
+def cancel(connection, username, job_id):
+    """Cancel a job that has not started: NotFound, or Conflict when it runs or ran."""
+    job = find(job_id)
     canceled = (
         MaintenanceJob.update(status=CANCELED, finished_at=utcnow())
         .where(MaintenanceJob.id == job_id, MaintenanceJob.status == TODO)
@@ -227,6 +237,8 @@ def listed(job):
 def scheduled(operation, dbname=None, schema=None, table=None):
     """Jobs of `operation` waiting or running, and those finished in the last
     minutes, filtered by what the path names; soonest first."""
+    if any(name is not None and "\x00" in name for name in (dbname, schema, table)):
+        return []  # no object has such a name, and no query could carry it
     query = MaintenanceJob.select().where(
         MaintenanceJob.operation == operation,
         (MaintenanceJob.status.in_((TODO, DOING)))
@@ -272,9 +284,7 @@ def recent_jobs(limit=100):
 def job_with_progress(pool, job_id):
     """GET /maintenance/job/<id>: the job, and while it runs, its progress as
     PostgreSQL reports it."""
-    job = MaintenanceJob.get_or_none(MaintenanceJob.id == job_id)
-    if job is None:
-        raise NotFound(f"Task {job_id} not found")
+    job = find(job_id)
     answer = detail(job)
     answer["progress"] = None
     if job.status == DOING and job.backend_pid:
