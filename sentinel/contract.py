@@ -91,6 +91,7 @@ REASONS = {
     406: "A parameter is malformed or not sent",
     409: "Conflict with the current state",
     413: "Request body too large",
+    414: "Request line too long (over 4094 bytes): gunicorn's own HTML page",
     429: "Too many failed attempts (see Retry-After)",
     503: "PostgreSQL, or Sentinel's state database, is unavailable",
     504: "PostgreSQL did not answer in time (statement or lock timeout)",
@@ -359,9 +360,14 @@ def operation(rule, view, contract, method):
         else {"description": REASONS.get(status, "Redirect")}
         for status, answer in contract.answers.items()
     }
-    for status in sorted(_error_statuses(contract, view) - set(contract.answers)):
+    statuses = _error_statuses(contract, view)
+    if parameters:
+        statuses.add(414)  # a long enough value makes the request line too long
+    for status in sorted(statuses - set(contract.answers)):
         if status == 302:
             answers["302"] = {"description": REASONS[302]}
+        elif status == 414:
+            answers["414"] = {"description": REASONS[414], "content": {HTML: {"schema": STRING}}}
         else:
             answers[str(status)] = {
                 "description": REASONS.get(status, "Error"),

@@ -3,8 +3,11 @@ routes that exist, its schemas are valid JSON Schema, and a plugin added as
 a folder plus one line of the plugin list is served, described, navigable,
 scheduled and discovered."""
 
+import http.client
+import json
 import re
 import textwrap
+import urllib.request
 
 import jsonschema
 import pytest
@@ -176,3 +179,20 @@ def test_a_plugin_is_its_folder_and_one_line_of_the_list(hello_plugin, settings,
     finally:
         app.extensions["sentinel.postgres"].close()
         state.database.close_all()
+
+
+def test_a_request_line_too_long_is_answered_414_as_described(service):
+    value = "9" * 5000
+    connection = http.client.HTTPConnection("127.0.0.1", service.port, timeout=10)
+    try:
+        connection.request("GET", f"/monitoring/history?limit={value}")
+        answer = connection.getresponse()
+        body = answer.read()
+    finally:
+        connection.close()
+    assert answer.status == 414, body
+    assert answer.getheader("Content-Type").startswith("text/html")
+    with urllib.request.urlopen(service.url + "/openapi.json", timeout=10) as document:
+        description = json.load(document)
+    described = description["paths"]["/monitoring/history"]["get"]["responses"]["414"]
+    assert "text/html" in described["content"]
