@@ -3,7 +3,7 @@
 from flask import current_app
 
 from ...extensions import postgres, redis
-from . import operations
+from . import insight, operations
 
 
 def run_job(job_id):
@@ -13,6 +13,9 @@ def run_job(job_id):
 
 
 def reconcile():
-    """Every few seconds: waiting jobs back into a Redis that lost them, and
-    running jobs of a dead worker marked failed."""
+    """Every few seconds: waiting jobs back into a Redis that lost them,
+    running jobs of a dead worker marked failed, and a reading of the next
+    transaction id for the wraparound estimates."""
     operations.reconcile(redis.connection)
+    identity = postgres.pool.identity(current_app.config["SENTINEL"]["hostname"])
+    insight.xid_reading(postgres.pool, redis.samples, identity)
