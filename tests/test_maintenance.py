@@ -31,6 +31,9 @@ def maint_db(pg_cluster):
             "CREATE TABLE tidy (id int PRIMARY KEY, v text) WITH (autovacuum_enabled = off)"
         )
         cur.execute("INSERT INTO tidy SELECT i, md5(i::text) FROM generate_series(1, 2000) i")
+        cur.execute("CREATE INDEX tidy_lower ON tidy (lower(v))")
+        cur.execute("ALTER TABLE tidy DROP COLUMN IF EXISTS nothing, ADD COLUMN gone int")
+        cur.execute("ALTER TABLE tidy DROP COLUMN gone")
         cur.execute("VACUUM ANALYZE tidy")
         cur.execute("CREATE TABLE never_analysed (id int, v text)")
         cur.execute("CREATE INDEX never_analysed_v ON never_analysed (v)")
@@ -117,7 +120,11 @@ def test_table_answers_its_statistics_and_indexes(client, headers, maint_db):
     assert isinstance(answer["relid"], int)
     assert answer["n_live_tup"] > 0 and answer["row_estimate"] == 2000.0
     assert answer["analyze_count"] == 1 and answer["last_analyze"]
-    assert [index["name"] for index in answer["indexes"]] == ["tidy_pkey"]
+    indexes = {index["name"]: index for index in answer["indexes"]}
+    assert sorted(indexes) == ["tidy_lower", "tidy_pkey"]
+    # An expression's statistics are found under the index, past a dropped column.
+    assert indexes["tidy_lower"]["bloat_bytes"] is not None
+    assert answer["bloat_bytes"] is not None
     assert answer["fillfactor"] == 100
 
 

@@ -1,7 +1,7 @@
 -- The indexes of the tables tables.sql lists, analysed or not, with their
 -- sizes and usage (pg_stat_all_indexes' figures, read without the view's joins), and for the bloat estimate of a btree: row and page counts,
--- fillfactor, and where pg_stats keeps each key column's statistics (a plain
--- column's under its table, an expression's under the index).
+-- fillfactor, its key columns (attnums of the table, 0 for an expression) and,
+-- for an expression index, its own column names.
 SELECT i.indrelid AS relid,
        n.nspname AS schema,
        t.relname AS tablename,
@@ -20,14 +20,12 @@ SELECT i.indrelid AS relid,
        pg_stat_get_numscans(i.indexrelid) AS scans,
        pg_stat_get_tuples_returned(i.indexrelid) AS idx_tup_read,
        pg_stat_get_tuples_fetched(i.indexrelid) AS idx_tup_fetch,
-       ARRAY(SELECT CASE WHEN k.attnum > 0 THEN t.relname ELSE ci.relname END
-               FROM unnest(i.indkey::int2[]) AS k(attnum)) AS key_tables,
-       ARRAY(SELECT a.attname
-               FROM unnest(i.indkey::int2[]) WITH ORDINALITY AS k(attnum, position)
-               JOIN pg_attribute a
-                 ON a.attrelid = CASE WHEN k.attnum > 0 THEN i.indrelid ELSE i.indexrelid END
-                AND a.attnum = CASE WHEN k.attnum > 0 THEN k.attnum ELSE k.position::int2 END
-              ORDER BY k.position) AS key_columns
+       i.indkey::int2[] AS keys,
+       -- An expression's statistics are filed under the index's column names.
+       CASE WHEN 0 = ANY(i.indkey::int2[]) THEN
+         ARRAY(SELECT a.attname FROM pg_attribute a
+                WHERE a.attrelid = i.indexrelid AND a.attnum > 0 ORDER BY a.attnum)
+       END AS index_columns
   FROM pg_index i
   JOIN pg_class t ON t.oid = i.indrelid
   JOIN pg_namespace n ON n.oid = t.relnamespace
@@ -38,4 +36,3 @@ SELECT i.indrelid AS relid,
    AND (%(schema_oid)s::oid IS NULL OR t.relnamespace = %(schema_oid)s::oid)
    AND (%(table)s::text IS NULL OR t.relname = %(table)s::text)
    AND n.nspname <> 'pg_toast' AND n.nspname NOT LIKE 'pg_temp_%%'
- ORDER BY n.nspname, t.relname, ci.relname
