@@ -78,7 +78,7 @@ def test_an_operation_is_confirmed_with_its_lock_and_who_blocks_it(
     with holder.cursor() as cur:
         cur.execute("SELECT count(*) FROM bloated")
     sign_in(page, ui_user)
-    page.goto(f"/ui/maintenance/db/{maint_db}/schema/public/table/bloated")
+    page.goto(f"/ui/maintenance/?db={maint_db}&schema=public&table=bloated")
     page.locator("#mode-full").check()
     page.locator("#operations").get_by_role("button", name="VACUUM").click()
     dialog = page.locator("#confirm")
@@ -91,7 +91,7 @@ def test_an_operation_is_confirmed_with_its_lock_and_who_blocks_it(
 
 def test_a_scheduled_job_is_listed_and_canceled(page, ui_user, sign_in, maint_db):
     sign_in(page, ui_user)
-    page.goto(f"/ui/maintenance/db/{maint_db}/schema/public/table/bloated")
+    page.goto(f"/ui/maintenance/?db={maint_db}&schema=public&table=bloated")
     page.locator("#when").fill("2099-01-01T10:00")
     page.locator("#operations").get_by_role("button", name="ANALYZE").click()
     page.locator("#confirm-ok").click()
@@ -107,7 +107,7 @@ def test_a_scheduled_job_is_listed_and_canceled(page, ui_user, sign_in, maint_db
 
 def test_a_job_run_now_ends_done_on_the_jobs_page(page, ui_user, sign_in, maint_db, worker):
     sign_in(page, ui_user)
-    page.goto(f"/ui/maintenance/db/{maint_db}")
+    page.goto(f"/ui/maintenance/?db={maint_db}")
     page.locator("#operations").get_by_role("button", name="VACUUM").click()
     expect(page.locator("#confirm")).to_contain_text("each table in turn")
     page.locator("#confirm-ok").click()
@@ -119,7 +119,7 @@ def test_a_job_run_now_ends_done_on_the_jobs_page(page, ui_user, sign_in, maint_
 
 def test_a_viewer_sees_no_operation(page, service, ui_user_factory, sign_in, maint_db):
     sign_in(page, ui_user_factory(service, role="viewer"))
-    page.goto(f"/ui/maintenance/db/{maint_db}/schema/public/table/bloated")
+    page.goto(f"/ui/maintenance/?db={maint_db}&schema=public&table=bloated")
     expect(page.locator("#table-facts")).to_contain_text("Size")
     expect(page.locator("#operations")).to_have_count(0)
     expect(page.get_by_role("button", name="REINDEX")).to_have_count(0)

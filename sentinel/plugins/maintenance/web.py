@@ -51,30 +51,19 @@ def _page(level, **names):
 @blueprint.get("/")
 @signed_in
 @describe(
-    "The Maintenance page: databases, their sizes and wraparound", answers={200: (HTML, STRING)}
+    "The Maintenance page: the databases (with wraparound), or one database's"
+    " schemas, a schema's tables, a table, as the query names",
+    query={"db": NAME, "schema": NAME, "table": NAME},
+    answers={200: (HTML, STRING)},
 )
-def page():
-    return _page("instance")
-
-
-@blueprint.get("/db/<db>")
-@signed_in
-@describe("A database's schemas", answers={200: (HTML, STRING)})
-def database_page(db):
-    return _page("database", db=db)
-
-
-@blueprint.get("/db/<db>/schema/<schema>")
-@signed_in
-@describe("A schema's tables and indexes", answers={200: (HTML, STRING)})
-def schema_page(db, schema):
-    return _page("schema", db=db, schema=schema)
-
-
-@blueprint.get("/db/<db>/schema/<schema>/table/<table>")
-@signed_in
-@describe("A table, its statistics and indexes", answers={200: (HTML, STRING)})
-def table_page(db, schema, table):
+def page(db=None, schema=None, table=None):
+    # Names go in the query, not the path: a page is one page whatever it shows.
+    if db is None:
+        return _page("instance")
+    if schema is None:
+        return _page("database", db=db)
+    if table is None:
+        return _page("schema", db=db, schema=schema)
     return _page("table", db=db, schema=schema, table=table)
 
 

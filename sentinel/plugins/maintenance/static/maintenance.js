@@ -13,10 +13,10 @@
   const outcome = document.getElementById("outcome");
   const {level, db, schema, table, url, pageUrl, previewUrl, runUrl, cancelUrl} = section.dataset;
   const mayAct = Boolean(runUrl);
-  const enc = encodeURIComponent;
-  const dbUrl = (name) => `${pageUrl}db/${enc(name)}`;
-  const schemaUrl = (name) => `${dbUrl(db)}/schema/${enc(name)}`;
-  const tableUrl = (name) => `${schemaUrl(schema)}/table/${enc(name)}`;
+  const pageOf = (names) => `${pageUrl}?${new URLSearchParams(names)}`;
+  const dbUrl = (name) => pageOf({db: name});
+  const schemaUrl = (name) => pageOf({db, schema: name});
+  const tableUrl = (name) => pageOf({db, schema, table: name});
 
   /* A figure beside a bar of its share of `max` (the largest of the list);
    * a <meter>, as the page may not style elements inline. */
