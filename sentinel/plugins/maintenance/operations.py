@@ -357,6 +357,9 @@ def run(dsn, lock_timeout, job_id):
         _finish(job, FAILED, conn, error.strip())
     except psycopg2.Error as exc:
         _finish(job, FAILED, conn, str(exc).strip() or type(exc).__name__)
+    except Exception as exc:
+        _finish(job, FAILED, conn, f"{type(exc).__name__}: {exc}")
+        raise
     else:
         _finish(job, DONE, conn)
     finally:
@@ -387,23 +390,34 @@ def _process_alive(pid):
     return True
 
 
+def _ended_in_rq(rq_job):
+    """How RQ says the job ended without running to its end, or None."""
+    if rq_job is None:
+        return None
+    status = rq_job.get_status(refresh=False)
+    if status in (JobStatus.FAILED, JobStatus.STOPPED, JobStatus.CANCELED):
+        return f"its job ended {status} in RQ"
+    return None
+
+
 def _dead_worker(job, rq_job):
     """Why a running job cannot be running any more, or None."""
+    ended = _ended_in_rq(rq_job)
+    if ended:
+        return ended
     host, _, pid = (job.worker or "").rpartition(":")
     if host == socket.gethostname() and pid.isdigit():
         alive = _process_alive(int(pid))
         return None if alive else f"worker {job.worker} is dead"
     if rq_job is None:
         return "its job is gone from Redis"
-    status = rq_job.get_status(refresh=False)
-    if status in (JobStatus.FAILED, JobStatus.STOPPED, JobStatus.CANCELED):
-        return f"its job ended {status}"
     return None
 
 
 def reconcile(connection):
-    """Put waiting jobs Redis lost back on it; fail the running ones whose
-    worker died. Returns (resubmitted, failed) ids."""
+    """Put waiting jobs Redis lost back on it; fail those RQ failed before
+    they started, and the running ones whose worker died. Returns
+    (resubmitted, failed) ids."""
     resubmitted, failed = [], []
     for job in MaintenanceJob.select().where(MaintenanceJob.status.in_((TODO, DOING))):
         try:
@@ -416,16 +430,19 @@ def reconcile(connection):
             if rq_job is None:
                 submit(connection, job)
                 resubmitted.append(job.id)
-            continue
-        if job.worker == worker_name():
+                continue
+            reason = _ended_in_rq(rq_job)
+            error = f"the job could not start ({reason})"
+        elif job.worker == worker_name():
             continue  # this very process runs it
-        reason = _dead_worker(job, rq_job)
+        else:
+            reason = _dead_worker(job, rq_job)
+            error = f"the worker stopped in the middle of the job ({reason})"
         if reason is None:
             continue
-        error = f"the worker stopped in the middle of the job ({reason})"
         gone = (
             MaintenanceJob.update(status=FAILED, finished_at=utcnow(), error=error)
-            .where(MaintenanceJob.id == job.id, MaintenanceJob.status == DOING)
+            .where(MaintenanceJob.id == job.id, MaintenanceJob.status == job.status)
             .execute()
         )
         if gone:
