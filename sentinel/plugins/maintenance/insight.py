@@ -13,6 +13,7 @@ statistics are missing (a table never analysed, or one this role may not
 read in pg_stats).
 """
 
+import functools
 import math
 
 from ... import samples
@@ -30,6 +31,7 @@ INDEX_NULL_BITMAP = 4  # INDEX_MAX_KEYS bits
 MAXALIGN = 8
 
 
+@functools.lru_cache(maxsize=4096)  # a page of 10,000 tables repeats its sizes
 def pretty_size(size):
     """Bytes as pg_size_pretty() writes them ("8192 bytes", "16 kB", "7605 kB"),
     or None for None."""
