@@ -230,6 +230,7 @@ def _work(connection, outage, settings, burst):
 
     RQ's own signal handlers stay in place: a stop outside RQ's loop raises
     StopRequested here, as it does in RQ's loop."""
+    worker = None
     try:
         while True:
             worker = SentinelWorker(
@@ -251,6 +252,11 @@ def _work(connection, outage, settings, burst):
         # Asked to stop outside RQ's loop: while waiting to try Redis again,
         # or while RQ registers the worker before its loop.
         return
+    except redis.RedisError:
+        # The same, while Redis is down: RQ's stop handler fails to note the
+        # stop in Redis, and raises that instead.
+        if worker is None or not worker.stopping:
+            raise
 
 
 def _cron_process(settings, plugins, worker_pid):
