@@ -191,6 +191,7 @@ SETTINGS = (
     Setting("dashboard_history", 150, _integer(1, 10000), "dashboard samples kept"),
     Setting("monitoring_interval", 60, _integer(10, 3600), "s between probe runs"),
     Setting("monitoring_retention", 21600, _integer(600, 30 * 86400), "s of probe history"),
+    Setting("maintenance_lock_timeout", 5000, _integer(10, 3_600_000), "ms a job waits for a lock"),
     Setting("statements_interval", 300, _integer(10, 86400), "s between statement snapshots"),
     Setting("statements_retention", 604800, _integer(3600, 90 * 86400), "s of statement history"),
     Setting("statements_budget", 200, _integer(1, 100_000), "MB the statement history may take"),

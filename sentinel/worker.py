@@ -282,13 +282,17 @@ def run_scheduler(settings, worker_pid, stop):
     worker is gone."""
     connection = connect_redis(settings["redis_url"])
     outage = RedisOutage("scheduler")
-    scheduler = RQScheduler(
-        [jobs.QUEUE],
-        connection=connection,
-        interval=SCHEDULER_INTERVAL,
-        serializer=jobs.PlainValues,
-        logging_level=logs.quiet_level(settings["log_level"]),
-    )
+
+    def new_scheduler():
+        return RQScheduler(
+            [jobs.QUEUE],
+            connection=connection,
+            interval=SCHEDULER_INTERVAL,
+            serializer=jobs.PlainValues,
+            logging_level=logs.quiet_level(settings["log_level"]),
+        )
+
+    scheduler = new_scheduler()
     try:
         while not stop() and os.getppid() == worker_pid:
             try:
@@ -300,7 +304,8 @@ def run_scheduler(settings, worker_pid, stop):
                     scheduler.enqueue_scheduled_jobs()
             except redis.RedisError as exc:
                 outage.lost(exc)
-                scheduler._acquired_locks = set()
+                # What it held is unknown now: start afresh, to take the lock again.
+                scheduler = new_scheduler()
             else:
                 outage.back()
             time.sleep(SCHEDULER_INTERVAL)

@@ -145,8 +145,8 @@ class Campaign:
                 self.failures.setdefault((label, failure.title), f"{label}: {failure}")
         finally:
             self.seconds[label] = self.seconds.get(label, 0) + time.perf_counter() - started
-            if case.path == "/administration/control" and not self.cluster.is_running():
-                self.cluster.start()  # a generated stop: the next calls need it up
+            if case.path.endswith("/administration/control") and not self.cluster.is_running():
+                self.cluster.start()  # a generated stop (API or page): the next calls need it up
 
     def run(self, operation, mode):
         @given(case=operation.as_strategy(generation_mode=mode))

@@ -1,6 +1,8 @@
 """Security headers on every answer, and every page still working under its
 Content-Security-Policy in Chromium (no violation, charts drawn)."""
 
+import re
+
 import pytest
 from conftest import app_of
 from playwright.sync_api import expect
@@ -126,6 +128,14 @@ PAGE_WORKS = {
     ),
     "/ui/dashboard/": lambda page: drawn(page, "#charts .chart"),
     "/ui/monitoring/": lambda page: drawn(page, "#charts figure.chart"),
+    "/ui/statements/": lambda page: expect(page.locator("#statements")).to_have_attribute(
+        "data-loaded", re.compile(".")
+    ),
+    "/ui/pgconf/": lambda page: expect(page.locator("#pgconf-status")).to_contain_text("Read at"),
+    "/ui/maintenance/": lambda page: expect(page.locator("#maintenance-status")).to_contain_text(
+        "Refreshed at"
+    ),
+    "/ui/maintenance/jobs": lambda page: expect(page.locator("#jobs-count")).to_contain_text("("),
     "/ui/api": described,
 }
 

@@ -24,6 +24,10 @@ PAGES = {
     "dashboard": "/ui/dashboard/",
     "monitoring": "/ui/monitoring/",
     "administration": "/ui/administration/",
+    "configuration": "/ui/pgconf/",
+    "statements": "/ui/statements/",
+    "maintenance": "/ui/maintenance/",
+    "maintenance-jobs": "/ui/maintenance/jobs",
     "api": "/ui/api",
     "sign-in": "/ui/login",
 }

@@ -56,7 +56,9 @@ def test_periodic_jobs_are_registered_as_declared(app):
         == {
             "sentinel.auth.tasks.housekeeping",
             "sentinel.plugins.dashboard.tasks.collect",
+            "sentinel.plugins.maintenance.tasks.reconcile",
             "sentinel.plugins.monitoring.tasks.collect",
+            "sentinel.plugins.statements.tasks.snapshot",
         }
     )
     for name, job in registered.items():
