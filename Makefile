@@ -20,7 +20,7 @@ run: install-run
 
 # Two processes, each taking whole test files (a module's servers stay its own).
 test: install-test lint
-	$(PY) -m pytest -n 2 --dist loadfile
+	$(PY) -m pytest -n 2 --dist loadfile --durations=15
 
 bench: install-test
 	$(PY) bench/run.py
@@ -28,7 +28,7 @@ bench: install-test
 # Over 10,000 generated requests; the examples per route set how many.
 FUZZ_EXAMPLES ?= 600
 fuzz: install-test
-	SENTINEL_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(PY) -m pytest tests/test_fuzz.py
+	SENTINEL_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(PY) -m pytest -n 2 --dist loadfile tests/test_fuzz.py tests/test_fuzz_plugins.py tests/test_fuzz_ui.py
 
 # The wheel: templates, static files, front-end libraries and SQL inside,
 # dependencies pinned to requirements.txt.
