@@ -32,7 +32,7 @@ from schemathesis.specs.openapi.checks import (
 
 from sentinel.dev import sandbox
 
-EXAMPLES = int(os.environ.get("SENTINEL_FUZZ_EXAMPLES", "15"))
+EXAMPLES = int(os.environ.get("SENTINEL_FUZZ_EXAMPLES", "10"))
 # Each part (two of the API, the web UI) sends at least this many.
 MINIMUM_REQUESTS = 300
 PASSWORD = "fuzz-password"
