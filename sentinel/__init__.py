@@ -10,6 +10,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 from . import config as config_module
 from . import logs, state
 from .errors import NotReady
+from .jsonencoding import OrjsonProvider
 from .version import __version__
 
 __all__ = ["__version__", "create_app", "create_app_or_exit"]
@@ -30,6 +31,7 @@ def create_app(config=None, plugins=None):
         template_folder=str(config_module.resource_dir("templates")),
         static_folder=str(config_module.resource_dir("static")),
     )
+    app.json = OrjsonProvider(app)
     configure_app(app, settings)
     logs.configure(settings["log_level"], settings["log_format"])
     register_state(app)
@@ -65,7 +67,6 @@ def configure_app(app, settings):
         PERMANENT_SESSION_LIFETIME=datetime.timedelta(seconds=settings["session_timeout"]),
         WTF_CSRF_TIME_LIMIT=None,  # the token lives as long as the signed-in session
     )
-    app.json.sort_keys = False
     if settings["trusted_proxies"]:
         count = settings["trusted_proxies"]
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=count, x_proto=count, x_host=count)

@@ -145,7 +145,7 @@ class Connection:
             if cursor.description is None:
                 return []
             columns = [column.name for column in cursor.description]
-            return [dict(zip(columns, row, strict=True)) for row in cursor.fetchall()]
+            return [dict(zip(columns, row, strict=False)) for row in cursor.fetchall()]
 
     def queryone(self, sql, params=None):
         rows = self.query(sql, params)

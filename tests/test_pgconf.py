@@ -351,7 +351,7 @@ def test_reverting_an_unknown_change_is_404(client, headers, change_id):
 
 def test_a_change_made_outside_sentinel_shows_in_the_history(client, headers, pg_cluster, restore):
     restore.append("work_mem")
-    client.get("/pgconf/configuration", headers=headers)  # Sentinel looks once
+    client.get("/pgconf/configuration/history", headers=headers)  # Sentinel looks once
     pg_cluster.execute("ALTER SYSTEM SET work_mem = '16MB'")
     pg_cluster.execute("SELECT pg_reload_conf()")
     wait_for(lambda: show(pg_cluster, "work_mem") == "16MB", what="the reload")
@@ -366,6 +366,29 @@ def test_a_change_made_outside_sentinel_shows_in_the_history(client, headers, pg
     # Reverting it writes the old value back.
     client.post(f"/pgconf/configuration/history/{change['id']}/revert", headers=headers)
     wait_for(lambda: show(pg_cluster, "work_mem") == "4MB", what="the revert")
+
+
+def test_the_workers_watch_records_a_change_undone_before_anyone_looked(
+    app, client, headers, pg_cluster, restore
+):
+    from sentinel.plugins.pgconf import tasks
+
+    def outside(value):
+        pg_cluster.execute(f"ALTER SYSTEM SET work_mem = '{value}'")
+        pg_cluster.execute("SELECT pg_reload_conf()")
+        wait_for(lambda: show(pg_cluster, "work_mem") == value, what="the reload")
+
+    restore.append("work_mem")
+    client.get("/pgconf/configuration/history", headers=headers)
+    outside("24MB")
+    with app.app_context():
+        tasks.watch()
+    outside("4MB")
+    changes = client.get("/pgconf/configuration/history", headers=headers).get_json()["changes"]
+    assert [(c["previous"], c["value"], c["outside"]) for c in changes] == [
+        ("24MB", "4MB", True),
+        ("4MB", "24MB", True),
+    ]
 
 
 def test_a_broken_postgresql_conf_is_shown(own, own_cluster):
@@ -415,7 +438,7 @@ def test_outside_changes_are_found_with_the_state_in_postgresql(
         login = client.post("/login", json={"username": "alice", "password": "alice-password"})
         headers = {"X-Session": login.get_json()["session"]}
         restore.append("work_mem")
-        client.get("/pgconf/configuration", headers=headers)
+        client.get("/pgconf/configuration/history", headers=headers)
         pg_cluster.execute("ALTER SYSTEM SET work_mem = '16MB'")
         pg_cluster.execute("SELECT pg_reload_conf()")
         wait_for(lambda: show(pg_cluster, "work_mem") == "16MB", what="the reload")

@@ -58,6 +58,7 @@ def test_periodic_jobs_are_registered_as_declared(app):
             "sentinel.plugins.dashboard.tasks.collect",
             "sentinel.plugins.maintenance.tasks.reconcile",
             "sentinel.plugins.monitoring.tasks.collect",
+            "sentinel.plugins.pgconf.tasks.watch",
             "sentinel.plugins.statements.tasks.snapshot",
         }
     )

@@ -89,7 +89,7 @@ def identity():
     " outside Sentinel since the last look into the history.",
 )
 def configuration(filter):
-    return jsonify(pgconf.configuration(postgres.pool, identity(), filter))
+    return jsonify(pgconf.configuration(postgres.pool, filter))
 
 
 @blueprint.get("/configuration/categories")

@@ -90,9 +90,10 @@ def matching(rows, text):
     return [row for row in rows if needle in row["name"].lower() or needle in row["desc"].lower()]
 
 
-def configuration(pg, instance, text=None):
+def configuration(pg, text=None):
+    """What GET /pgconf/configuration answers: a read, that writes nothing
+    (the worker's watch() and the history look for outside changes)."""
     rows = read_settings(pg)
-    observe(rows, instance)
     return grouped(matching(rows, text) if text else rows)
 
 
@@ -355,8 +356,8 @@ def _remember(changes, username, instance, note):
 DIGEST_SQL = "SELECT id, digest FROM seen_digest WHERE instance = {param}"
 
 
-def _digest(current):
-    text = "\n".join(f"{name}={value}\t{source}" for name, (value, source) in current.items())
+def _digest(rows):
+    text = "\n".join(f"{row['name']}={row['setting_raw'] or ''}\t{row['source']}" for row in rows)
     return hashlib.sha256(text.encode()).hexdigest()
 
 
@@ -385,12 +386,12 @@ def observe(rows, instance):
     """Record the values that changed since Sentinel last looked and that it
     did not change itself, as changes made outside Sentinel; a change of its
     own waiting for a restart is marked applied once the value shows."""
-    current = {row["name"]: (row["setting_raw"] or "", row["source"]) for row in rows}
-    digest = _digest(current)
+    digest = _digest(rows)
     sql = DIGEST_SQL.format(param=state.database.param)
     known = state.database.execute_sql(sql, (instance,)).fetchone()
     if known is not None and known[1] == digest:
         return
+    current = {row["name"]: (row["setting_raw"] or "", row["source"]) for row in rows}
     by_name = {row["name"]: row for row in rows}
     with _one_at_a_time():
         # Another process may have recorded the same changes while this one waited.
