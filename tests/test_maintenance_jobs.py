@@ -1,18 +1,23 @@
 """VACUUM, ANALYZE and REINDEX run for real by a real worker process through a
-real Redis: now and a few seconds ahead, cancelled, asked twice, stopped by a
-lock, by a killed worker, and by a Redis that lost its data."""
+real Redis: now and a few seconds ahead, cancelled, asked twice, watched as
+they progress, stopped by a lock, by a killed worker, by RQ before they
+started, and by a Redis that lost its data."""
 
 import datetime
 import os
 import signal
 import subprocess
 import sys
-import threading
 import uuid
 
 import pytest
 from polling import wait_for
+from psycopg2 import sql
+from rq import Queue
+from rq.job import Job, JobStatus, cancel_job
+from rq.registry import FailedJobRegistry
 
+from sentinel import jobs
 from sentinel.dev import sandbox
 from sentinel.extensions import connect_redis
 from sentinel.plugins.maintenance import operations
@@ -123,6 +128,30 @@ def table_stats(pg_cluster, dbname, table):
                 (table,),
             )
             return cur.fetchone()
+    finally:
+        conn.close()
+
+
+def slow_to_vacuum(pg_cluster, dbname, table, pages):
+    """A table of `pages` pages (a row each) in a database whose sessions sleep
+    at every page a VACUUM reads: its heap scan takes a couple of seconds.
+    Returns its size in pages."""
+    names = {"table": sql.Identifier(table), "db": sql.Identifier(dbname)}
+    conn = pg_cluster.connect(dbname)
+    conn.autocommit = True
+    try:
+        with conn.cursor() as cur:
+            for statement in (
+                "CREATE TABLE {table} (v text) WITH (autovacuum_enabled = off, fillfactor = 10)",
+                "INSERT INTO {table} SELECT repeat('x', 600) FROM generate_series(1, %(pages)s)",
+                "ALTER DATABASE {db} SET vacuum_cost_delay = '2ms'",
+                "ALTER DATABASE {db} SET vacuum_cost_limit = 1",
+            ):
+                cur.execute(sql.SQL(statement).format(**names), {"pages": pages})
+            cur.execute(
+                "SELECT pg_relation_size(%s) / current_setting('block_size')::int", (table,)
+            )
+            return cur.fetchone()[0]
     finally:
         conn.close()
 
@@ -294,18 +323,59 @@ def test_jobs_scheduled_before_redis_lost_its_data_still_run(
     assert job.status == "done", job.error
 
 
-def test_progress_is_read_while_a_job_runs(app, client, headers, db, pg_connections, workers):
-    holder = pg_connections(db, autocommit=False)
-    with holder.cursor() as cur:
-        cur.execute("SELECT count(*) FROM t")
-    path = f"/maintenance/{db}/schema/public/table/t/vacuum"
-    ident = client.post(path, headers=headers, json={"mode": "full"}).get_json()["id"]
-    workers.start(SENTINEL_MAINTENANCE_LOCK_TIMEOUT="60000")
-    wait_for(lambda: status_of(app, ident).backend_pid, timeout=30, what="the job to start")
-    detail = client.get(f"/maintenance/job/{ident}", headers=headers).get_json()
-    assert detail["status"] == "doing" and detail["started_at"]
-    # Waiting for its lock, VACUUM FULL already shows in pg_stat_progress_cluster.
-    assert detail["progress"] is None or detail["progress"]["command"] == "VACUUM FULL"
-    threading.Timer(0.5, holder.rollback).start()
+def test_the_progress_of_a_running_job_grows(app, client, headers, db, pg_cluster, workers):
+    pages = slow_to_vacuum(pg_cluster, db, "slow", pages=500)
+    path = f"/maintenance/{db}/schema/public/table/slow/vacuum"
+    ident = client.post(path, headers=headers, json={}).get_json()["id"]
+
+    def scanned_beyond(blocks):
+        answer = client.get(f"/maintenance/job/{ident}", headers=headers).get_json()
+        done = (answer["progress"] or {}).get("done") or 0
+        return answer if answer["status"] in ("done", "failed") or done > blocks else None
+
+    workers.start()
+    first = wait_for(lambda: scanned_beyond(0), timeout=30, what="blocks scanned")
+    assert first["status"] == "doing" and first["started_at"], first
+    progress = first["progress"]
+    assert (progress["command"], progress["phase"], progress["unit"]) == (
+        "vacuum",
+        "scanning heap",
+        "blocks",
+    )
+    assert 0 < progress["done"] < progress["total"] == pages
+    second = wait_for(lambda: scanned_beyond(progress["done"]), timeout=10, what="more blocks")
+    assert second["status"] == "doing", second
+    assert progress["done"] < second["progress"]["done"] <= second["progress"]["total"] == pages
     job = wait_for(lambda: ended(app, ident), timeout=30)
     assert job.status == "done", job.error
+    after = client.get(f"/maintenance/job/{ident}", headers=headers).get_json()
+    assert after["progress"] is None
+
+
+def test_a_job_rq_ended_before_it_started_fails_with_the_reason(app, client, headers, db):
+    base = f"/maintenance/{db}/schema/public/table"
+    canceled = client.post(f"{base}/t/analyze", headers=headers, json={}).get_json()["id"]
+    failed = client.post(f"{base}/My Table/analyze", headers=headers, json={}).get_json()["id"]
+    # No worker runs: both wait on RQ's queue, where RQ ends them as its own
+    # tools do (cancel_job) and as its worker does a job it could not load.
+    connection = connect_redis(app.config["SENTINEL"]["redis_url"])
+    cancel_job(operations.rq_job_id(canceled), connection, serializer=jobs.PlainValues)
+    queue = Queue(jobs.QUEUE, connection=connection, serializer=jobs.PlainValues)
+    rq_job = Job.fetch(
+        operations.rq_job_id(failed), connection=connection, serializer=jobs.PlainValues
+    )
+    queue.remove(rq_job)
+    rq_job.set_status(JobStatus.FAILED)
+    FailedJobRegistry(queue=queue).add(rq_job, exc_string="ForeignJob: could not load it")
+
+    with app.app_context():
+        resubmitted, gone = operations.reconcile(connection)
+    assert resubmitted == [] and sorted(gone) == sorted([canceled, failed])
+    listed = client.get(f"/maintenance/{db}/analyze/scheduled", headers=headers).get_json()
+    assert {row["id"]: row["status"] for row in listed} == {canceled: "failed", failed: "failed"}
+    messages = [row["message"] for row in client.get("/notifications", headers=headers).json]
+    for ident, ending in ((canceled, "canceled"), (failed, "failed")):
+        detail = client.get(f"/maintenance/job/{ident}", headers=headers).get_json()
+        reason = f"the job could not start (its job ended {ending} in RQ)"
+        assert (detail["status"], detail["error"], detail["started_at"]) == ("failed", reason, None)
+        assert any(message.endswith(f"failed: {reason} ({ident})") for message in messages)

@@ -1,7 +1,9 @@
 """The Maintenance pages in Chromium: the drill-down with sizes and bloat, an
-operation confirmed with its lock and blockers, the jobs page, a viewer's page."""
+operation confirmed with its lock and blockers, the jobs page and a running
+job's progress bar, a viewer's page."""
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -9,6 +11,7 @@ import uuid
 
 import pytest
 from playwright.sync_api import expect
+from test_maintenance_jobs import slow_to_vacuum
 
 pytestmark = pytest.mark.browser
 
@@ -28,6 +31,19 @@ def maint_db(pg_cluster):
         cur.execute("ANALYZE bloated")
     conn.close()
     yield name
+    pg_cluster.execute(
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s", (name,)
+    )
+    pg_cluster.execute(f'DROP DATABASE IF EXISTS "{name}"')
+
+
+@pytest.fixture
+def slow_db(pg_cluster):
+    """A database of the test's own, whose table `slow` VACUUM scans for
+    seconds (its sessions sleep at every page); (name, pages)."""
+    name = f"mslow_{uuid.uuid4().hex[:10]}"
+    pg_cluster.execute(f'CREATE DATABASE "{name}"')
+    yield name, slow_to_vacuum(pg_cluster, name, "slow", pages=2000)
     pg_cluster.execute(
         "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s", (name,)
     )
@@ -115,6 +131,30 @@ def test_a_job_run_now_ends_done_on_the_jobs_page(page, ui_user, sign_in, maint_
     page.goto("/ui/maintenance/jobs")
     row = page.locator("#jobs tbody tr", has_text=f"{maint_db} (whole database)").first
     expect(row).to_contain_text("done", timeout=30_000)
+
+
+# slow_db after worker: its teardown ends the VACUUM before the worker is stopped.
+def test_the_progress_bar_of_a_running_job_moves(page, ui_user, sign_in, worker, slow_db):
+    name, pages = slow_db
+    sign_in(page, ui_user)
+    page.goto(f"/ui/maintenance/?db={name}&schema=public&table=slow")
+    page.locator("#operations").get_by_role("button", name="VACUUM").click()
+    page.locator("#confirm-ok").click()
+    expect(page.locator("#outcome")).to_contain_text("asked (job ")
+    ident = re.search(r"\(job (\w+)\)", page.locator("#outcome").inner_text()).group(1)
+    page.goto("/ui/maintenance/jobs")
+    row = page.locator(f'#jobs tbody tr[data-key="{ident}"]')
+    bar = row.locator("progress")
+    expect(bar).to_have_attribute("max", str(pages))
+    expect(row).to_contain_text("scanning heap")
+    first = int(bar.get_attribute("value"))
+    # The page reads the jobs again every 2 s and redraws the bar in place.
+    page.wait_for_function(
+        "([selector, first]) => document.querySelector(selector)?.value > first",
+        arg=[f'#jobs tbody tr[data-key="{ident}"] progress', first],
+    )
+    assert first < int(bar.get_attribute("value")) < pages
+    expect(row).to_contain_text("doing")
 
 
 def test_a_viewer_sees_no_operation(page, service, ui_user_factory, sign_in, maint_db):

@@ -396,7 +396,8 @@ def _ended_in_rq(rq_job):
         return None
     status = rq_job.get_status(refresh=False)
     if status in (JobStatus.FAILED, JobStatus.STOPPED, JobStatus.CANCELED):
-        return f"its job ended {status} in RQ"
+        # The word itself: an f-string of a str Enum member gives "JobStatus.FAILED".
+        return f"its job ended {JobStatus(status).value} in RQ"
     return None
 
 
