@@ -110,6 +110,17 @@ class KeepAliveClient:
             raise RuntimeError(f"{method} {path}: {status} {data[:200]!r}")
         return json.loads(data) if data else None
 
+    def get_bytes(self, path, headers):
+        """The answer's body as bytes: parsing it is the client's work, not
+        the server's (0.8 ms for 150 kB of JSON here, 80 ms for 7 MB)."""
+        lines = [f"GET {path} HTTP/1.1", "Host: 127.0.0.1"]
+        lines += [f"{name}: {value}" for name, value in headers.items()]
+        self.socket.sendall(("\r\n".join(lines) + "\r\n\r\n").encode())
+        status, data = self._read_response()
+        if status != 200:
+            raise RuntimeError(f"GET {path}: {status} {data[:200]!r}")
+        return data
+
     def _read_response(self):
         while b"\r\n\r\n" not in self.buffer:
             self._receive()
@@ -238,9 +249,10 @@ class ReferenceAgent:
         conn.autocommit = True
         return conn
 
-    def request(self, method, path, body=None, headers=None):
+    def request(self, method, path, body=None, headers=None, parse=True):
+        """The answer, parsed (or as bytes: timings leave parsing to the client)."""
         connection = http.client.HTTPSConnection(
-            "127.0.0.1", self.port, context=self.context, timeout=30
+            "127.0.0.1", self.port, context=self.context, timeout=120
         )
         try:
             payload = json.dumps(body) if body is not None else None
@@ -249,17 +261,18 @@ class ReferenceAgent:
             data = answer.read()
             if answer.status != 200:
                 raise RuntimeError(f"agent {method} {path}: {answer.status} {data[:200]!r}")
-            return json.loads(data)
+            return json.loads(data) if parse else data
         finally:
             connection.close()
 
     def time_routes(self, paths, n, title="Reference agent 7.11"):
         """Medians of GET on each path (a fresh session), printed and returned."""
         headers = {"X-Session": self.login()}
-        figures = {
-            path: timed(lambda path=path: self.request("GET", path, headers=headers), n, 3)
-            for path in paths
-        }
+
+        def call(path):
+            return self.request("GET", path, headers=headers, parse=False)
+
+        figures = {path: timed(lambda path=path: call(path), n, 3) for path in paths}
         print(f"\n## {title} (HTTPS, HTTP/1.0: one TLS connection per call)")
         for path, stats in figures.items():
             print(f"  GET {path:44} {fmt(stats)}")

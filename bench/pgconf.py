@@ -8,7 +8,7 @@ configuration files' lines for the settings the connection set itself (to show
 the server's values), so both sides run the same SQL doing the same work.
 
 The route's answer is about 150 kB of JSON: the client takes it as bytes, as
-the raw side takes rows, since parsing it (0.8 ms here) is the client's work.
+the raw side takes rows, since parsing it is the client's work.
 """
 
 import psycopg2
@@ -19,19 +19,6 @@ from sentinel.postgres import load_sql
 from .common import KeepAliveClient, fmt, interleaved, speed, verdict
 
 ROUTE = "/pgconf/configuration"
-
-
-class AnswerClient(KeepAliveClient):
-    """A keep-alive client that can also take an answer as its bytes."""
-
-    def get_bytes(self, path, headers):
-        lines = [f"GET {path} HTTP/1.1", "Host: 127.0.0.1"]
-        lines += [f"{name}: {value}" for name, value in headers.items()]
-        self.socket.sendall(("\r\n".join(lines) + "\r\n\r\n").encode())
-        status, data = self._read_response()
-        if status != 200:
-            raise RuntimeError(f"GET {path}: {status} {data[:200]!r}")
-        return data
 
 
 def target(raw_ms):
@@ -60,7 +47,7 @@ def run(environment, agent, n=300):
     print("# PgConf: every setting, by category")
     service = environment.service()
     environment.create_user(service, "bench", "bench-password")
-    client = AnswerClient(service.port)
+    client = KeepAliveClient(service.port)
     login = {"username": "bench", "password": "bench-password"}
     headers = {"X-Session": client.request("POST", "/login", login)["session"]}
     conn, raw = raw_call(environment)

@@ -1,10 +1,12 @@
 """The maintenance API against a real cluster: sizes and bloat of tables made
 for the purpose, 404s and 406s, and identifiers that need quoting or mean harm."""
 
+import re
 import uuid
 
 import pytest
 
+from sentinel import create_app
 from sentinel.plugins.maintenance import insight
 
 HOSTILE_TABLE = "x; DROP TABLE victim"
@@ -112,6 +114,50 @@ def test_a_bloated_table_shows_bloat_and_a_tidy_one_little(client, headers, main
     assert bloated["bloat_size"].endswith(("kB", "bytes"))
 
 
+def test_a_role_that_cannot_read_the_catalog_gets_the_same_estimates(
+    client, headers, maint_db, pg_cluster, settings
+):
+    """A superuser's estimates come from pg_statistic; a plain monitoring role's
+    from pg_stats, which shows it only the columns it may read."""
+    role = f"maint_plain_{uuid.uuid4().hex[:6]}"
+    pg_cluster.execute(f"CREATE ROLE {role} LOGIN PASSWORD 'plain-password'")
+    conn = pg_cluster.connect(maint_db)
+    conn.autocommit = True
+    with conn.cursor() as cur:
+        cur.execute(f"GRANT SELECT ON ALL TABLES IN SCHEMA public TO {role}")
+        cur.execute(f"REVOKE SELECT ON tidy FROM {role}")
+    conn.close()
+    dsn = pg_cluster.dsn().replace("user=postgres", f"user={role}")
+    dsn = re.sub(r"password=\S+", "password=plain-password", dsn)
+    app = create_app({**settings, "pg_dsn": dsn})
+    try:
+        path = f"/maintenance/{maint_db}/schema/public"
+        theirs = app.test_client().get(path, headers=headers).get_json()
+        ours = client.get(path, headers=headers).get_json()
+
+        def bloat(answer):
+            return {row["name"]: row["bloat_bytes"] for row in answer["tables"] + answer["indexes"]}
+
+        expected = bloat(ours)
+        # What the role may not read is not estimated for it.
+        for hidden in ("tidy", "tidy_pkey", "tidy_lower"):
+            assert expected[hidden] is not None
+            expected[hidden] = None
+        assert bloat(theirs) == expected
+        assert expected["bloated"] > 0 and expected["bloated_pkey"] > 0
+    finally:
+        app.extensions["sentinel.postgres"].close()
+        pg_cluster.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = %s", (role,)
+        )
+        conn = pg_cluster.connect(maint_db)
+        conn.autocommit = True
+        with conn.cursor() as cur:
+            cur.execute(f"DROP OWNED BY {role}")
+        conn.close()
+        pg_cluster.execute(f"DROP ROLE {role}")
+
+
 def test_table_answers_its_statistics_and_indexes(client, headers, maint_db):
     answer = client.get(
         f"/maintenance/{maint_db}/schema/public/table/tidy", headers=headers
@@ -196,15 +242,14 @@ def test_a_viewer_may_read_but_not_ask(client, auth, maint_db):
 
 def test_the_bloat_estimate_needs_every_column_statistic():
     table = {
-        "schema": "s",
-        "name": "t",
-        "column_names": ["a", "b"],
+        "relid": 16384,
+        "column_numbers": [1, 3],  # column 2 was dropped
         "reltuples": 100.0,
         "relpages": 10,
         "fillfactor": 100,
     }
-    assert insight.table_bloat(table, {("s", "t", "a"): (0.0, 4)}, 8192) is None
-    columns = {("s", "t", "a"): (0.0, 4), ("s", "t", "b"): (0.0, 33)}
+    assert insight.table_bloat(table, {(16384, 1): (0.0, 4)}, 8192) is None
+    columns = {(16384, 1): (0.0, 4), (16384, 3): (0.0, 33)}
     # 100 rows of 72 bytes fit one page: 9 of the 10 are bloat.
     assert insight.table_bloat(table, columns, 8192) == 9 * 8192.0
 

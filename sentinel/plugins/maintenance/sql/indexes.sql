@@ -1,8 +1,8 @@
 -- The indexes of the tables tables.sql lists, analysed or not, with their
 -- sizes and usage (pg_stat_all_indexes' figures, read without the view's joins), and for the bloat estimate of a btree: row and page counts,
--- fillfactor, its key columns (attnums of the table, 0 for an expression) and,
--- for an expression index, its own column names.
+-- fillfactor and its key columns (attnums of the table, 0 for an expression).
 SELECT i.indrelid AS relid,
+       i.indexrelid,
        n.nspname AS schema,
        t.relname AS tablename,
        ci.relname AS name,
@@ -20,12 +20,7 @@ SELECT i.indrelid AS relid,
        pg_stat_get_numscans(i.indexrelid) AS scans,
        pg_stat_get_tuples_returned(i.indexrelid) AS idx_tup_read,
        pg_stat_get_tuples_fetched(i.indexrelid) AS idx_tup_fetch,
-       i.indkey::int2[] AS keys,
-       -- An expression's statistics are filed under the index's column names.
-       CASE WHEN 0 = ANY(i.indkey::int2[]) THEN
-         ARRAY(SELECT a.attname FROM pg_attribute a
-                WHERE a.attrelid = i.indexrelid AND a.attnum > 0 ORDER BY a.attnum)
-       END AS index_columns
+       i.indkey::int2[] AS keys
   FROM pg_index i
   JOIN pg_class t ON t.oid = i.indrelid
   JOIN pg_namespace n ON n.oid = t.relnamespace

@@ -1,6 +1,6 @@
 -- The tables of a schema (all schemas when schema_oid is NULL; one table when
 -- `table` is set), with their sizes and what the bloat estimate needs: row
--- and page counts, fillfactor and the names of its columns. One pass.
+-- and page counts, fillfactor and the numbers of its columns. One pass.
 SELECT c.oid AS relid,
        n.nspname AS schema,
        c.relname AS name,
@@ -9,7 +9,6 @@ SELECT c.oid AS relid,
        coalesce((SELECT substring(option FROM '^fillfactor=(\d+)$')::int
                    FROM unnest(c.reloptions) AS option
                   WHERE option LIKE 'fillfactor=%%'), 100) AS fillfactor,
-       columns.names AS column_names,
        columns.numbers AS column_numbers,
        pg_relation_size(c.oid) + pg_relation_size(c.oid, 'fsm') + pg_relation_size(c.oid, 'vm')
          AS table_bytes,
@@ -20,8 +19,7 @@ SELECT c.oid AS relid,
   FROM pg_class c
   JOIN pg_namespace n ON n.oid = c.relnamespace
   CROSS JOIN LATERAL (
-    SELECT array_agg(a.attname ORDER BY a.attnum) AS names,
-           array_agg(a.attnum ORDER BY a.attnum) AS numbers
+    SELECT array_agg(a.attnum) AS numbers
       FROM pg_attribute a
      WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
   ) AS columns
@@ -29,4 +27,3 @@ SELECT c.oid AS relid,
    AND (%(schema_oid)s::oid IS NULL OR c.relnamespace = %(schema_oid)s::oid)
    AND (%(table)s::text IS NULL OR c.relname = %(table)s::text)
    AND n.nspname <> 'pg_toast' AND n.nspname NOT LIKE 'pg_temp_%%'
- ORDER BY n.nspname, c.relname
