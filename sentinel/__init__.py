@@ -11,6 +11,7 @@ from . import config as config_module
 from . import logs, state
 from .errors import NotReady
 from .jsonencoding import OrjsonProvider
+from .pool import secrets as pool_secrets
 from .version import __version__
 
 __all__ = ["__version__", "create_app", "create_app_or_exit"]
@@ -73,8 +74,10 @@ def configure_app(app, settings):
 
 
 def register_state(app):
-    """Bind the models to the configured state database and migrate it."""
+    """Bind the models to the configured state database and migrate it, and
+    take the key the pool's passwords in it are encrypted with."""
     settings = app.config["SENTINEL"]
+    pool_secrets.bind(settings)
     db = state.bind(settings["database"])
     try:
         state.migrate(db, settings["state_dir"])

@@ -18,6 +18,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import psycopg2.extensions
+from cryptography.fernet import Fernet
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 # A checkout (wsgi.py beside the package) keeps its state in var/; an
@@ -150,6 +151,22 @@ def _log_format(value):
     return text
 
 
+def _fernet_key(value):
+    text = _text(value).strip()
+    if not text:
+        return text
+    try:
+        Fernet(text)
+    except ValueError:
+        # The value is a secret: the message never repeats it.
+        raise ValueError(
+            "expected a Fernet key (32 bytes in url-safe base64), e.g. the output of"
+            " python3 -c 'from cryptography.fernet import Fernet;"
+            " print(Fernet.generate_key().decode())'"
+        ) from None
+    return text
+
+
 def _log_level(value):
     level = _text(value).upper()
     if level not in ("DEBUG", "INFO", "WARNING", "ERROR"):
@@ -167,6 +184,7 @@ SETTINGS = (
     Setting("state_dir", DEFAULT_STATE_DIR, _text, "state directory"),
     Setting("bind", "127.0.0.1:2345", _bind, "HOST:PORT gunicorn listens on"),
     Setting("secret_key", "", _text, "signs cookies; generated when empty"),
+    Setting("pool_secret_key", "", _fernet_key, "encrypts the pool's passwords; else pool.key"),
     Setting("admin_password", "", _text, "password of 'admin' for make run"),
     Setting("agent_key", "", _text, "key read-only routes accept as ?key="),
     Setting("hostname", "", _text, "name reported by /discover (default FQDN)"),
@@ -304,7 +322,7 @@ def _derive_tls(values, state_dir):
     values["cookie_secure"] = values["cookie_secure"] or values["https"]
 
 
-SECRETS = ("secret_key", "admin_password", "agent_key")
+SECRETS = ("secret_key", "pool_secret_key", "admin_password", "agent_key")
 
 
 def without_password(url_or_dsn):
@@ -349,25 +367,31 @@ def printable(settings):
 
 
 def _stored_secret_key(path):
-    """The key kept in the state dir (0600), created once by whichever process is first.
+    key = stored_key(path, "SENTINEL_SECRET_KEY", lambda: secrets.token_hex(32))
+    if len(key) < 32:
+        raise ConfigError(f"SENTINEL_SECRET_KEY: {path} holds no usable key")
+    return key
 
-    The key is written to a private temporary file and linked into place, so a
-    process starting at the same moment reads either nothing or the whole key.
+
+def stored_key(path, setting, make):
+    """The key kept in the file `path` (0600), made by make() once by whichever
+    process is first; `setting` is what an error names.
+
+    The key is written to a private temporary file (created exclusively, 0600)
+    and linked into place, so a process starting at the same moment reads
+    either nothing or the whole key, and never a key others may read.
     """
     if not path.exists():
-        fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=".secret_key.")
+        fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
         try:
             with os.fdopen(fd, "w") as handle:
-                handle.write(secrets.token_hex(32) + "\n")
+                handle.write(make() + "\n")
             os.link(temporary, path)
         except FileExistsError:
             pass
         finally:
             os.unlink(temporary)
     try:
-        key = path.read_text().strip()
+        return path.read_text().strip()
     except OSError as exc:
-        raise ConfigError(f"SENTINEL_SECRET_KEY: cannot read {path}: {exc.strerror}") from None
-    if len(key) < 32:
-        raise ConfigError(f"SENTINEL_SECRET_KEY: {path} holds no usable key")
-    return key
+        raise ConfigError(f"{setting}: cannot read {path}: {exc.strerror}") from None

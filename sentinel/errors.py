@@ -106,6 +106,13 @@ class NotReady(SentinelError):
     status = 503
 
 
+class SecretUnreadable(SentinelError):
+    """A password stored in the state that the key in use cannot decrypt:
+    the key was changed or lost since it was stored."""
+
+    status = 500
+
+
 class PostgresTimeout(SentinelError):
     """A query hit statement_timeout or lock_timeout."""
 

@@ -1,0 +1,504 @@
+"""The pool's sources as plain dicts: the one place the dialects create, read,
+change and delete them, and where every value is checked.
+
+Dicts use the model's own field names, `password` and `primary_password` in
+clear on the way in, obfuscated on the way out unless asked otherwise, and
+`replication_slots` as a list of {id, publication_name, slot_name, status}.
+Errors name the field: `Invalid` for a value, `Conflict` for a taken name,
+`NotFound` for an unknown source. Lookups are exact comparisons, never
+patterns, so no name can match another.
+"""
+
+import logging
+import re
+import uuid
+
+import peewee
+
+from .. import state
+from ..errors import Conflict, Invalid, NotFound, SecretUnreadable
+from ..state import utcnow
+from . import secrets
+from .models import (
+    ACTIVE,
+    COLLECTION_RATES,
+    KINDS,
+    SLOT_STATUSES,
+    SSLMODES,
+    ReplicationSlot,
+    Source,
+)
+
+logger = logging.getLogger(__name__)
+
+NAME = re.compile(r"[a-zA-Z0-9_\-.]+")  # a source, preset or metric name, whole
+SLOT_NAME = re.compile(r"[a-z0-9_]{1,63}")  # what PostgreSQL accepts for a slot
+NAME_MAX = 128
+MAX_INTERVAL = 86400  # s: a metric collected at least once a day
+PRIMARY = ("primary_port", "primary_dbname", "primary_user", "primary_password", "primary_sslmode")
+PRIMARY_DEFAULTS = {
+    "primary_port": 5432,
+    "primary_dbname": "postgres",
+    "primary_password": "",
+    "primary_sslmode": "prefer",
+}
+# Set by Sentinel or by the collection, never by a caller.
+RECORDED = ("created_at", "updated_at", "connected", "last_error", "last_collected_at")
+READ_ONLY = ("id", *RECORDED)
+REQUIRED = ("name", "host", "user")
+
+
+# -- parsers: a value as given -> the value kept, or ValueError saying why -----------------
+
+
+def _string(value):
+    if not isinstance(value, str):
+        raise ValueError("expected a string")
+    try:
+        value.encode()
+    except UnicodeEncodeError:  # a lone surrogate, which JSON's \ud800 can carry
+        raise ValueError("not valid Unicode text") from None
+    return value
+
+
+def _text(max_length=255, empty=False):
+    def parse(value):
+        _string(value)
+        if not value and not empty:
+            raise ValueError("must not be empty")
+        if len(value) > max_length:
+            raise ValueError(f"at most {max_length} characters")
+        if any(ord(char) < 32 or char == "\x7f" for char in value):
+            raise ValueError("control characters are not allowed")
+        return value
+
+    return parse
+
+
+def _pg_name(value):
+    """A database, role or publication name."""
+    _text()(value)
+    if len(value.encode()) > 63:
+        raise ValueError("PostgreSQL names are at most 63 bytes")
+    return value
+
+
+def _source_name(value):
+    if not isinstance(value, str) or not NAME.fullmatch(value):
+        raise ValueError("only letters, digits, '_', '-' and '.' are allowed")
+    if len(value) > NAME_MAX:
+        raise ValueError(f"at most {NAME_MAX} characters")
+    try:
+        uuid.UUID(value)
+    except ValueError:
+        return value
+    raise ValueError("a UUID is taken for a source's id, not its name")
+
+
+def _password(value):
+    _string(value)
+    if "\x00" in value:
+        raise ValueError("a NUL character cannot be sent to PostgreSQL")
+    return value
+
+
+def _integer(low, high):
+    def parse(value):
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ValueError("expected an integer")
+        if not low <= value <= high:
+            raise ValueError(f"must be between {low} and {high}, got {value}")
+        return value
+
+    return parse
+
+
+def _boolean(value):
+    if not isinstance(value, bool):
+        raise ValueError("expected true or false")
+    return value
+
+
+def _choice(choices):
+    def parse(value):
+        if value not in choices:
+            raise ValueError(f"expected one of {', '.join(choices)}, got {value!r}")
+        return value
+
+    return parse
+
+
+def _optional(parse):
+    return lambda value: None if value is None else parse(value)
+
+
+def _preset(value):
+    if value is None or value == "":
+        return None
+    if not isinstance(value, str) or not NAME.fullmatch(value) or len(value) > NAME_MAX:
+        raise ValueError("expected a preset name")
+    return value
+
+
+def _metrics(value):
+    if not isinstance(value, dict):
+        raise ValueError("expected an object of {metric: seconds}")
+    for metric, seconds in value.items():
+        if not isinstance(metric, str) or not NAME.fullmatch(metric) or len(metric) > NAME_MAX:
+            raise ValueError(f"{metric!r} is not a metric name")
+        if isinstance(seconds, bool) or not isinstance(seconds, int):
+            raise ValueError(f"{metric}: expected an integer of seconds")
+        if not 1 <= seconds <= MAX_INTERVAL:
+            raise ValueError(f"{metric}: must be between 1 and {MAX_INTERVAL} s, got {seconds}")
+    return dict(value)
+
+
+def _tags(value):
+    if not isinstance(value, dict):
+        raise ValueError("expected an object of {name: value} strings")
+    for key, text in value.items():
+        _text()(key)
+        try:
+            _string(text)
+        except ValueError as exc:
+            raise ValueError(f"tag {key!r}: {exc}") from None
+    return dict(value)
+
+
+def _pattern(value):
+    # A PostgreSQL regex, run by PostgreSQL when databases are discovered.
+    return _text(1000, empty=True)(value)
+
+
+def _host_config(value):
+    if not isinstance(value, dict):
+        raise ValueError("expected an object")
+    return value
+
+
+def _slot(value, updating):
+    if not isinstance(value, dict):
+        raise ValueError("expected an object")
+    allowed = {"publication_name", "slot_name", "status"} | ({"id"} if updating else set())
+    unknown = sorted(set(value) - allowed)
+    if unknown:
+        raise ValueError(f"{unknown[0]}: unknown field")
+    slot = {"status": ACTIVE}
+    for name, parse in SLOT_FIELDS.items():
+        if name in value:
+            try:
+                slot[name] = parse(value[name])
+            except ValueError as exc:
+                raise ValueError(f"{name}: {exc}") from None
+        elif name != "status":
+            raise ValueError(f"{name}: required")
+    if "id" in value:
+        if not isinstance(value["id"], str):
+            raise ValueError("id: expected a string")
+        slot["id"] = value["id"]
+    return slot
+
+
+def _slot_name(value):
+    if not isinstance(value, str) or not SLOT_NAME.fullmatch(value):
+        raise ValueError("lower case letters, digits and '_', at most 63")
+    return value
+
+
+SLOT_FIELDS = {
+    "publication_name": _pg_name,
+    "slot_name": _slot_name,
+    "status": _choice(SLOT_STATUSES),
+}
+
+
+def _slots(updating):
+    def parse(value):
+        if not isinstance(value, list):
+            raise ValueError("expected a list")
+        slots = []
+        for number, item in enumerate(value, 1):
+            try:
+                slots.append(_slot(item, updating))
+            except ValueError as exc:
+                raise ValueError(f"item {number}: {exc}") from None
+        names = [slot["slot_name"] for slot in slots]
+        if len(set(names)) != len(names):
+            raise ValueError("a slot name is given twice")
+        return slots
+
+    return parse
+
+
+# What a caller may give, each with its parser; defaults are the model's.
+FIELDS = {
+    "name": _source_name,
+    "host": _text(),
+    "port": _integer(1, 65535),
+    "dbname": _pg_name,
+    "user": _pg_name,
+    "password": _password,
+    "sslmode": _choice(SSLMODES),
+    "ipv6": _boolean,
+    "tags": _tags,
+    "group": _text(),
+    "kind": _choice(KINDS),
+    "include_pattern": _pattern,
+    "exclude_pattern": _pattern,
+    "preset": _preset,
+    "metrics": _metrics,
+    "standby_preset": _preset,
+    "standby_metrics": _metrics,
+    "only_if_primary": _boolean,
+    "enabled": _boolean,
+    "collection_rate": _choice(COLLECTION_RATES),
+    "samples": _boolean,
+    "lock_monitoring": _boolean,
+    "lock_monitoring_delay": _integer(1, 3600),
+    "table_monitoring": _boolean,
+    "query_monitoring": _boolean,
+    "query_optimize": _boolean,
+    "min_calls": _integer(0, 1_000_000_000),
+    "min_time": _integer(0, 86_400_000),
+    "host_config": _host_config,
+    "primary_host": _optional(_text()),
+    "primary_port": _optional(_integer(1, 65535)),
+    "primary_dbname": _optional(_pg_name),
+    "primary_user": _optional(_pg_name),
+    "primary_password": _optional(_password),
+    "primary_sslmode": _optional(_choice(SSLMODES)),
+    "replication_slots": None,  # _slots(updating), which depends on the call
+}
+
+
+def _parsed(fields, updating):
+    """The fields given, checked one by one; Invalid names the first bad one."""
+    if not isinstance(fields, dict):
+        raise Invalid("expected an object of source fields")
+    for name in fields:
+        if name in READ_ONLY:
+            raise Invalid(f"{name}: set by Sentinel, not by a caller")
+        if name not in FIELDS:
+            raise Invalid(f"{name}: unknown field")
+    if not updating:
+        for name in REQUIRED:
+            if name not in fields:
+                raise Invalid(f"{name}: required")
+    values = {}
+    for name, value in fields.items():
+        parse = _slots(updating) if name == "replication_slots" else FIELDS[name]
+        try:
+            values[name] = parse(value)
+        except ValueError as exc:
+            raise Invalid(f"{name}: {exc}") from None
+    return values
+
+
+def _checked_together(values):
+    """What no single field can tell: a preset or custom metrics, not both; a
+    primary connection whole or absent (its defaults filled in)."""
+    for preset, metrics in (("preset", "metrics"), ("standby_preset", "standby_metrics")):
+        if values[preset] and values[metrics]:
+            raise Invalid(f"{preset}, {metrics}: a preset or custom metric intervals, not both")
+    if values["primary_host"] is None:
+        for name in PRIMARY:
+            if values[name] is not None:
+                raise Invalid(f"{name}: given without primary_host")
+        return values
+    if values["primary_user"] is None:
+        raise Invalid("primary_user: required with primary_host")
+    for name, default in PRIMARY_DEFAULTS.items():
+        if values[name] is None:
+            values[name] = default
+    return values
+
+
+# -- the store -------------------------------------------------------------------------------
+
+
+def _defaults():
+    values = {"password": "", "primary_password": None}
+    for name in FIELDS:
+        field = Source._meta.fields.get(name)
+        if field is not None:
+            values[name] = field.default() if callable(field.default) else field.default
+    return values
+
+
+def _find(name_or_id):
+    """The source with this id (anything uuid.UUID reads) or this exact name."""
+    if not isinstance(name_or_id, str):
+        raise NotFound("No such source.")
+    try:
+        source_id = str(uuid.UUID(name_or_id))
+    except ValueError:
+        source = Source.get_or_none(Source.name == name_or_id)
+    else:
+        source = Source.get_or_none(Source.id == source_id)
+    if source is None:
+        raise NotFound(f"No source with the name or id {name_or_id!r}.")
+    return source
+
+
+def _name_taken(name, other_than=None):
+    query = Source.select(Source.id).where(Source.name == name)
+    if other_than is not None:
+        query = query.where(Source.id != other_than)
+    return query.exists()
+
+
+def _encrypted(password):
+    return None if password is None else secrets.encrypt(password)
+
+
+def _kept_or_new(given, token):
+    """Whether the password `given` replaces the stored `token`: the obfuscated
+    form of the stored one given back (a form edited and sent back whole, as
+    pgwatch's UI does) keeps it."""
+    if token is None:
+        return True
+    try:
+        stored = secrets.decrypt(token)
+    except SecretUnreadable:
+        return True  # the stored one is lost anyway: take the one given
+    return given != secrets.obfuscate(stored)
+
+
+def _slot_dict(slot):
+    return {
+        "id": slot.id,
+        "publication_name": slot.publication_name,
+        "slot_name": slot.slot_name,
+        "status": slot.status,
+    }
+
+
+def as_dict(source, show_password=False, slots=None):
+    """The source as a plain dict, fields in FIELDS' order; its passwords
+    obfuscated unless show_password. `slots` saves a query when the caller has
+    them."""
+    shown = (lambda text: text) if show_password else secrets.obfuscate
+    values = {"id": source.id}
+    for name in FIELDS:
+        if name == "password":
+            values[name] = shown(secrets.decrypt(source.encrypted_password))
+        elif name == "primary_password":
+            token = source.primary_encrypted_password
+            values[name] = None if token is None else shown(secrets.decrypt(token))
+        elif name != "replication_slots":
+            values[name] = getattr(source, name)
+    if slots is None:
+        slots = source.slots.order_by(ReplicationSlot.slot_name)
+    values["replication_slots"] = [_slot_dict(slot) for slot in slots]
+    for name in RECORDED:
+        values[name] = getattr(source, name)
+    return values
+
+
+def create(fields):
+    """A new source from `fields` (name, host and user required, the rest
+    defaulted); answers it as get() would."""
+    values = {**_defaults(), **_parsed(fields, updating=False)}
+    values = _checked_together(values)
+    slots = values.pop("replication_slots", [])
+    row = {name: value for name, value in values.items() if not name.endswith("password")}
+    row["encrypted_password"] = _encrypted(values["password"])
+    row["primary_encrypted_password"] = _encrypted(values["primary_password"])
+    with state.database.atomic():
+        if _name_taken(values["name"]):
+            raise Conflict(f"name: a source named {values['name']!r} already exists.")
+        try:
+            source = Source.create(**row)
+        except peewee.IntegrityError:
+            # Another process took the name between the check and the insert.
+            raise Conflict(f"name: a source named {values['name']!r} already exists.") from None
+        for slot in slots:
+            ReplicationSlot.create(source=source, **slot)
+        answer = as_dict(source)
+    logger.info("event=source_created source=%s id=%s", source.name, source.id)
+    return answer
+
+
+def get(name_or_id, show_password=False):
+    """The source named `name_or_id` (or with that id)."""
+    return as_dict(_find(name_or_id), show_password=show_password)
+
+
+def all(show_password=False):
+    """Every source, by name."""
+    sources = list(Source.select().order_by(Source.name))
+    slots = {}
+    for slot in ReplicationSlot.select().order_by(ReplicationSlot.slot_name):
+        slots.setdefault(slot.source_id, []).append(slot)
+    return [as_dict(source, show_password, slots.get(source.id, [])) for source in sources]
+
+
+def update(name_or_id, changes):
+    """Change the fields given, keep the others (passwords included: one not
+    given, or given back obfuscated, stays as stored). Setting primary_host to
+    None drops the whole primary connection."""
+    changes = _parsed(changes, updating=True)
+    with state.database.atomic():
+        source = _find(name_or_id)
+        current = {name: getattr(source, name) for name in FIELDS if name in Source._meta.fields}
+        # Stored passwords are tokens: whether a given one replaces them is decided below.
+        current["password"] = current["primary_password"] = None
+        if "primary_host" in changes and changes["primary_host"] is None:
+            for name in PRIMARY:
+                if changes.get(name) is not None:
+                    raise Invalid(f"{name}: given without primary_host")
+                current[name] = None
+            source.primary_encrypted_password = None
+        values = _checked_together({**current, **changes})
+        if "name" in changes and _name_taken(changes["name"], other_than=source.id):
+            raise Conflict(f"name: a source named {changes['name']!r} already exists.")
+        for name, value in values.items():
+            if name in Source._meta.fields:
+                setattr(source, name, value)
+        if "password" in changes and _kept_or_new(changes["password"], source.encrypted_password):
+            source.encrypted_password = secrets.encrypt(changes["password"])
+        primary = source.primary_encrypted_password
+        if "primary_password" in changes and changes["primary_password"] is not None:
+            if _kept_or_new(changes["primary_password"], primary):
+                source.primary_encrypted_password = secrets.encrypt(changes["primary_password"])
+        elif values["primary_host"] is not None and primary is None:
+            source.primary_encrypted_password = secrets.encrypt("")
+        source.updated_at = utcnow()
+        try:
+            source.save()
+        except peewee.IntegrityError:
+            raise Conflict(f"name: a source named {source.name!r} already exists.") from None
+        if "replication_slots" in changes:
+            _replace_slots(source, changes["replication_slots"])
+        # Inside the transaction: a source whose password can no longer be
+        # read is not changed until it is given again.
+        answer = as_dict(source)
+    logger.info("event=source_updated source=%s id=%s", source.name, source.id)
+    return answer
+
+
+def _replace_slots(source, given):
+    """The slots of `source` become those given: one with an `id` is that slot
+    changed, one without is new, one left out is dropped."""
+    existing = {slot.id: slot for slot in source.slots}
+    for number, slot in enumerate(given, 1):
+        if "id" in slot and slot["id"] not in existing:
+            raise Invalid(f"replication_slots: item {number}: id: no such slot of this source")
+    kept = {slot["id"] for slot in given if "id" in slot}
+    for slot_id in set(existing) - kept:
+        existing[slot_id].delete_instance()
+    for slot in given:
+        fields = {name: slot[name] for name in SLOT_FIELDS}
+        if "id" in slot:
+            ReplicationSlot.update(**fields).where(ReplicationSlot.id == slot["id"]).execute()
+        else:
+            ReplicationSlot.create(source=source, **fields)
+
+
+def delete(name_or_id):
+    """Delete the source and its slots; answers its id and name."""
+    with state.database.atomic():
+        source = _find(name_or_id)
+        source.delete_instance()
+    logger.info("event=source_deleted source=%s id=%s", source.name, source.id)
+    return {"id": source.id, "name": source.name}
