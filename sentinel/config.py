@@ -205,6 +205,7 @@ SETTINGS = (
     Setting("log_level", "INFO", _log_level, "DEBUG, INFO, WARNING, ERROR"),
     Setting("log_format", "text", _log_format, "text (key=value) or json (one object a line)"),
     Setting("access_log", False, _boolean, "log every HTTP request"),
+    Setting("client_timeout", 10, _integer(1, 300), "s a stalled client may hold a connection"),
     Setting("dashboard_interval", 2, _integer(1, 3600), "s between dashboard samples"),
     Setting("dashboard_history", 150, _integer(1, 10000), "dashboard samples kept"),
     Setting("monitoring_interval", 60, _integer(10, 3600), "s between probe runs"),

@@ -24,9 +24,10 @@ except _config.ConfigError as exc:
     sys.exit(2)
 
 # A client that sends nothing more of its request, or reads nothing of the
-# answer, for this long is dropped, freeing its thread (one of only 8). Ample
-# for a live client, whose lost packets TCP resends within a few seconds.
-CLIENT_TIMEOUT = 10
+# answer, for this long (SENTINEL_CLIENT_TIMEOUT, 10 s by default) is dropped,
+# freeing its thread (one of only 8). Ample for a live client, whose lost
+# packets TCP resends within a few seconds.
+CLIENT_TIMEOUT = _settings["client_timeout"]
 
 
 def _listening_socket(address):

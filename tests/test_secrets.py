@@ -167,6 +167,7 @@ def test_no_secret_is_written_logged_or_answered(state_dir, browser):
         "the agent key": AGENT_KEY,
         "the API token": token,
         "the secret key": (state_dir / "secret_key").read_text(),
+        "the pool's key": (state_dir / "pool.key").read_text(),
     }
     secrets = {name: value.strip().encode() for name, value in secrets.items()}
     # Where Sentinel writes (its key files, made to hold them, left out).
