@@ -66,15 +66,6 @@ class StreamingClient(KeepAliveClient):
             self._receive()
         return found
 
-    def get(self, path, headers):
-        lines = [f"GET {path} HTTP/1.1", "Host: 127.0.0.1"]
-        lines += [f"{name}: {value}" for name, value in headers.items()]
-        self.socket.sendall(("\r\n".join(lines) + "\r\n\r\n").encode())
-        status, data = self._read_response()
-        if status != 200:
-            raise RuntimeError(f"GET {path}: {status} {data[:200]!r}")
-        return data
-
     def _read_response(self):
         end = self._until(0, b"\r\n\r\n")
         head = bytes(self.buffer[:end])
@@ -168,7 +159,7 @@ def measure_route(environment, service, headers, agent, n):
         rss_before = rss_mb(server)
         figures[size] = interleaved(
             {
-                "sentinel": lambda client=client: client.get("/statements", headers),
+                "sentinel": lambda client=client: client.get_bytes("/statements", headers),
                 "raw": raw_call(conn),
             },
             count,
@@ -176,7 +167,7 @@ def measure_route(environment, service, headers, agent, n):
         )
         figures[size]["entries"] = entries
         figures[size]["rss_growth_mb"] = rss_mb(server) - rss_before
-        figures[size]["answer_bytes"] = len(client.get("/statements", headers))
+        figures[size]["answer_bytes"] = len(client.get_bytes("/statements", headers))
         client.close()
         if agent_conn is not None:
             figures[size]["agent entries"] = prepare(agent_conn, size)
