@@ -20,7 +20,7 @@ run: install-run
 
 # Two processes, each taking whole test files (a module's servers stay its own).
 test: install-test lint
-	$(PY) -m pytest -n 2 --dist loadfile --durations=15
+	$(PY) -m pytest -n 2 --dist loadfile --no-loadscope-reorder --durations=15
 
 bench: install-test
 	$(PY) bench/run.py
