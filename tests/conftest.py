@@ -4,7 +4,6 @@ a fresh state database per test, and small factories for users and sessions."""
 import contextlib
 import os
 import re
-import shutil
 import subprocess
 import sys
 import uuid
@@ -65,19 +64,15 @@ def pytest_runtest_makereport(item, call):
 
 @pytest.fixture(scope="session")
 def pg_cluster():
-    cluster, base = sandbox.throwaway_cluster("sentinel-pg-")
-    yield cluster
-    cluster.stop("immediate")
-    shutil.rmtree(base, ignore_errors=True)
+    with sandbox.temporary_cluster("sentinel-pg-") as cluster:
+        yield cluster
 
 
 @pytest.fixture
 def own_cluster():
     """A cluster of the test's own, for tests that stop or break it."""
-    cluster, base = sandbox.throwaway_cluster("sentinel-own-pg-")
-    yield cluster
-    cluster.stop("immediate")
-    shutil.rmtree(base, ignore_errors=True)
+    with sandbox.temporary_cluster("sentinel-own-pg-") as cluster:
+        yield cluster
 
 
 @pytest.fixture(scope="session")

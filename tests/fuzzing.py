@@ -11,7 +11,6 @@ SENTINEL_FUZZ_EXAMPLES sets the examples per route (`make fuzz`: many more).
 
 import os
 import re
-import shutil
 import subprocess
 import sys
 import time
@@ -47,10 +46,8 @@ CHECKS = [
 @pytest.fixture(scope="module")
 def target_cluster():
     """The cluster the fuzzed Sentinel watches and may stop, kill in, restart."""
-    cluster, base = sandbox.throwaway_cluster("sentinel-fuzz-pg-")
-    yield cluster
-    cluster.stop("immediate")
-    shutil.rmtree(base, ignore_errors=True)
+    with sandbox.temporary_cluster("sentinel-fuzz-pg-") as cluster:
+        yield cluster
 
 
 @pytest.fixture(scope="module")

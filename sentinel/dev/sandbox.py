@@ -290,6 +290,17 @@ def throwaway_cluster(prefix):
     return cluster, base
 
 
+@contextlib.contextmanager
+def temporary_cluster(prefix):
+    """throwaway_cluster() for a block: stopped and removed after it."""
+    cluster, base = throwaway_cluster(prefix)
+    try:
+        yield cluster
+    finally:
+        cluster.stop("immediate")
+        shutil.rmtree(base, ignore_errors=True)
+
+
 class RedisServer:
     """A redis-server child process on 127.0.0.1, or only on a unix socket in
     its directory (which only its owner may enter) with `private=True`. With
