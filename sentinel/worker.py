@@ -212,8 +212,9 @@ def run(app, with_cron=True, burst=False):
                 children.append(child)
         cron = children[1] if len(children) > 1 else None
         logger.info("event=worker_started pid=%s scheduler=%s", os.getpid(), cron is not None)
-        with app.app_context():
-            _work(app.extensions["sentinel.redis"], outage, settings, burst)
+        # In the app's context already (the command's): a second one pushed
+        # here could be left behind by a Ctrl-C landing mid-push.
+        _work(app.extensions["sentinel.redis"], outage, settings, burst)
     except KeyboardInterrupt:
         pass  # Ctrl-C before RQ's loop had its own handler in place
     finally:
