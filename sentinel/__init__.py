@@ -39,6 +39,7 @@ def create_app(config=None, plugins=None):
     register_extensions(app)
     register_blueprints(app)
     register_plugins(app, plugins_package.load(plugins))
+    register_pool(app)
     register_errorhandlers(app)
     register_security_headers(app)
     app.extensions["sentinel.started_at"] = datetime.datetime.now().replace(microsecond=0)
@@ -121,6 +122,23 @@ def register_blueprints(app):
     _api(app, core_api.blueprint)
     app.register_blueprint(auth_web.blueprint)
     app.register_blueprint(core_web.blueprint)
+
+
+def register_pool(app):
+    """The pool's three API dialects and its pages, after the plugins' pages
+    in the navigation."""
+    from . import pool
+
+    apis, web = pool.blueprints()
+    for blueprint in apis:
+        _api(app, blueprint)
+    app.register_blueprint(web)
+    if "page" in {
+        rule.endpoint.split(".")[-1]
+        for rule in app.url_map.iter_rules()
+        if rule.endpoint.startswith(f"{web.name}.")
+    }:
+        app.extensions["sentinel.nav"].insert(-1, ("Sources", f"{web.name}.page"))
 
 
 def register_plugins(app, plugins):

@@ -29,12 +29,14 @@ UI_PREFIXES = ("/ui/", "/static/")
 
 
 def error_body(blueprint, render):
-    """Have `blueprint` answer its errors with render(status, message) -> a
-    Flask response value (the unmatched paths under its url_prefix too)."""
+    """Have `blueprint` answer its errors with render(status, message, error)
+    -> a Flask response value (the unmatched paths under its url_prefix too);
+    `error` is the exception answered (its `field` names the input at fault),
+    or None."""
     blueprint.error_body = render
 
 
-def json_error(status, message):
+def json_error(status, message, error=None):
     return jsonify(error=message)
 
 
@@ -58,7 +60,9 @@ def _renderer():
     if render is not None:
         return render
     if _wants_html():
-        return lambda status, message: render_template("error.html", status=status, message=message)
+        return lambda status, message, error=None: render_template(
+            "error.html", status=status, message=message
+        )
     return json_error
 
 
@@ -72,12 +76,12 @@ def json_array(texts):
     return current_app.response_class("[" + ",".join(texts) + "]", mimetype="application/json")
 
 
-def error_response(status, message, headers=None):
-    return _renderer()(status, message), status, headers or {}
+def error_response(status, message, headers=None, error=None):
+    return _renderer()(status, message, error), status, headers or {}
 
 
 def handle_sentinel_error(exc):
-    return error_response(exc.status, exc.message, exc.headers)
+    return error_response(exc.status, exc.message, exc.headers, exc)
 
 
 def handle_http_error(exc):
@@ -86,7 +90,7 @@ def handle_http_error(exc):
     message = HTTP_MESSAGES.get(exc.code, exc.description)
     valid_methods = getattr(exc, "valid_methods", None)
     headers = {"Allow": ", ".join(valid_methods)} if valid_methods else None
-    return error_response(exc.code, message, headers)
+    return error_response(exc.code, message, headers, exc)
 
 
 def handle_state_outage(exc):

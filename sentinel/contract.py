@@ -24,7 +24,7 @@ import jsonschema
 from flask import request
 from werkzeug.exceptions import RequestEntityTooLarge
 
-from .errors import BadJSON, Malformed, NotSent
+from .errors import BadJSON, Malformed, NotSent, Unauthorized
 
 OPENAPI_VERSION = "3.1.0"
 JSON = "application/json"
@@ -90,6 +90,7 @@ REASONS = {
     405: "Method not allowed",
     406: "A parameter is malformed or not sent",
     409: "Conflict with the current state",
+    422: "Refused: the fields named are invalid",
     413: "Request body too large",
     414: "Request line too long (over 4094 bytes): gunicorn's own HTML page",
     429: "Too many failed attempts (see Retry-After)",
@@ -110,6 +111,8 @@ class Contract:
     errors: tuple = ()
     description: str = ""
     form: dict | None = None
+    malformed: type = Malformed
+    error: dict | None = None  # {media type: schema} of failures; default {"error"}
 
 
 def describe(
@@ -122,6 +125,8 @@ def describe(
     errors=(),
     description="",
     form=None,
+    malformed=Malformed,
+    error=None,
 ):
     """Describe a route and validate what it receives from the description.
 
@@ -131,8 +136,11 @@ def describe(
     `query`: {name: schema} of optional query parameters, converted from
     text by their type and passed to the view as keyword arguments; `body`:
     the schema of a JSON body, passed as `body`; `absent`: the error for a
-    required body property that was not sent; `form`: {name: schema} of an
-    HTML form's fields (validated by the form itself).
+    required body property that was not sent, and `malformed` for a value
+    the schema refuses (both called with the parameter's name); `form`:
+    {name: schema} of an HTML form's fields (validated by the form itself);
+    `error`: {media type: schema} of the failures' body, for an API family
+    that answers its errors in its own dialect (see answers.error_body).
     """
     contract = Contract(
         summary=summary,
@@ -143,6 +151,8 @@ def describe(
         errors=tuple(errors),
         description=description,
         form=form,
+        malformed=malformed,
+        error=error,
     )
 
     query_validators = {name: Validator(schema) for name, schema in contract.query.items()}
@@ -152,9 +162,9 @@ def describe(
         @functools.wraps(view)
         def wrapper(*args, **kwargs):
             for name, validator in query_validators.items():
-                kwargs[name] = parse_query(name, request.args.get(name), validator)
+                kwargs[name] = parse_query(name, request.args.get(name), validator, malformed)
             if body_validator is not None:
-                kwargs["body"] = parse_body(read_json(), body_validator, absent)
+                kwargs["body"] = parse_body(read_json(), body_validator, absent, malformed)
             return view(*args, **kwargs)
 
         wrapper.contract = contract
@@ -254,17 +264,17 @@ def _from_text(raw, schema):
     return raw
 
 
-def parse_query(name, raw, validator):
-    """A query parameter's value (None when absent), or Malformed."""
+def parse_query(name, raw, validator, malformed=Malformed):
+    """A query parameter's value (None when absent), or `malformed`."""
     if raw is None:
         return None
     value = _from_text(raw, validator.schema)
     if not validator.is_valid(value):
-        raise Malformed(name)
+        raise malformed(name)
     return value
 
 
-def parse_body(body, validator, absent=NotSent):
+def parse_body(body, validator, absent=NotSent, malformed=Malformed):
     """`body` when it satisfies the validator's schema, else the error naming
     the first property (in the schema's order) that is absent or malformed."""
     if validator.is_valid(body):
@@ -273,13 +283,13 @@ def parse_body(body, validator, absent=NotSent):
     bad = {}
     for error in validator.iter_errors(body):
         if error.path:
-            bad.setdefault(error.path[0], Malformed)
+            bad.setdefault(error.path[0], malformed)
         elif error.validator == "required" and isinstance(body, dict):
             for name in error.validator_value:
                 if name not in body:
                     bad[name] = absent
         else:  # the body as a whole is of the wrong kind
-            bad.setdefault(names[0] if names else "body", Malformed)
+            bad.setdefault(names[0] if names else "body", malformed)
     first = min(bad, key=lambda name: names.index(name) if name in names else len(names))
     raise bad[first](first)
 
@@ -297,12 +307,24 @@ SECURITY_SCHEMES = {
     "session": {"type": "apiKey", "in": "header", "name": "X-Session"},
     "agentKey": {"type": "apiKey", "in": "header", "name": "X-TemBoard-Agent-Key"},
     "cookie": {"type": "apiKey", "in": "cookie", "name": "sentinel"},
+    # The pool's dialects: an API token, or the session their own login route gives.
+    "userToken": {"type": "apiKey", "in": "header", "name": "user-token"},
+    "tokenHeader": {"type": "apiKey", "in": "header", "name": "Token"},
+    "tokenQuery": {"type": "apiKey", "in": "query", "name": "Token"},
+    "bearer": {"type": "http", "scheme": "bearer"},
+    "basic": {"type": "http", "scheme": "basic"},
 }
 SECURITY = {
     "session": [{"session": []}],
     "session-or-key": [{"session": []}, {"agentKey": []}],
     "cookie": [{"cookie": []}],
+    "user-token": [{"userToken": []}],
+    "token": [{"tokenHeader": []}, {"tokenQuery": []}],
+    "bearer": [{"bearer": []}],
+    "basic": [{"basic": []}],
 }
+# The schemes where a request without valid credentials is refused with 401.
+TOKEN_AUTH = ("user-token", "token", "bearer", "basic")
 
 
 def openapi_path(rule):
@@ -325,7 +347,9 @@ def _content(answer):
     return {media: {"schema": schema}} if schema is not None else {media: {}}
 
 
-def _error_content(path):
+def _error_content(path, contract):
+    if contract.error is not None:
+        return {media: {"schema": schema} for media, schema in contract.error.items()}
     # The web UI's paths answer a browser with an error page.
     if path == "/ui" or path.startswith(("/ui/", "/static/")):
         return {JSON: {"schema": ERROR}, HTML: {"schema": STRING}}
@@ -339,12 +363,14 @@ def _error_statuses(contract, view):
         statuses |= {401, 406}
     if auth == "cookie":
         statuses.add(302)
+    if auth in TOKEN_AUTH:
+        statuses.add(Unauthorized.status)
     if getattr(view, "role", None):
         statuses.add(403)
     if contract.query:
-        statuses.add(406)
+        statuses.add(contract.malformed.status)
     if contract.body is not None:
-        statuses |= {400, 406, 413}
+        statuses |= {BadJSON.status, contract.absent.status, contract.malformed.status, 413}
     return statuses
 
 
@@ -371,7 +397,7 @@ def operation(rule, view, contract, method):
         else:
             answers[str(status)] = {
                 "description": REASONS.get(status, "Error"),
-                "content": _error_content(path),
+                "content": _error_content(path, contract),
             }
     described = {
         "operationId": f"{method.lower()}_{rule.endpoint.replace('.', '_')}",

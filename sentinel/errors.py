@@ -7,9 +7,10 @@ class SentinelError(Exception):
 
     status = 500
 
-    def __init__(self, message):
+    def __init__(self, message, field=None):
         super().__init__(message)
         self.message = message
+        self.field = field  # the input field at fault, when there is one
 
     @property
     def headers(self):
@@ -56,7 +57,7 @@ class Malformed(SentinelError):
     status = 406
 
     def __init__(self, parameter):
-        super().__init__(f"Parameter '{parameter}' is malformed.")
+        super().__init__(f"Parameter '{parameter}' is malformed.", field=parameter)
         self.parameter = parameter
 
 
@@ -66,7 +67,7 @@ class NotSent(SentinelError):
     status = 406
 
     def __init__(self, parameter):
-        super().__init__(f"Parameter '{parameter}' not sent.")
+        super().__init__(f"Parameter '{parameter}' not sent.", field=parameter)
         self.parameter = parameter
 
 
@@ -98,6 +99,13 @@ class PostgresUnavailable(SentinelError):
     def __init__(self, reason):
         super().__init__(f"PostgreSQL is unavailable: {reason}")
         self.reason = reason
+
+
+class SourceUnreachable(SentinelError):
+    """A pool source refused the connection or the login, or did not answer
+    in time; the message is the driver's reason, without the password."""
+
+    status = 400
 
 
 class NotReady(SentinelError):

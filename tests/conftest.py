@@ -260,6 +260,20 @@ def auth(client, make_user):
     return Auth(client, make_user)
 
 
+@pytest.fixture
+def make_token(app, make_user):
+    """An API token of a new user of `role`, for the pool's dialects."""
+
+    def make(username="tokenholder", role="admin"):
+        from sentinel.auth import accounts, sessions
+
+        make_user(username, f"{username}-password", role)
+        with app.app_context():
+            return sessions.create_token(accounts.get_user(username), "tests")
+
+    return make
+
+
 @pytest.fixture(scope="session")
 def artifacts_dir():
     ARTIFACTS.mkdir(exist_ok=True)

@@ -113,7 +113,9 @@ HELLO = {
 
         blueprint = Blueprint("hello", __name__, url_prefix="/hello")
         # This API family answers its errors in plain text.
-        error_body(blueprint, lambda status, message: Response(message, mimetype="text/plain"))
+        error_body(
+            blueprint, lambda status, message, error: Response(message, mimetype="text/plain")
+        )
 
 
         @blueprint.get("")

@@ -29,18 +29,37 @@ def check_agent_key(key):
         raise Unauthorized("Invalid key")
 
 
-def presented_token():
-    """An API token from any header the pool dialects' clients use."""
-    authorization = request.headers.get("Authorization", "")
-    scheme, _, value = authorization.partition(" ")
-    if scheme.lower() == "bearer" and value.strip():
-        return value.strip()
-    return request.headers.get("user-token") or request.headers.get("Token")
+def _bearer():
+    values = request.headers.getlist("Authorization")
+    if len(values) != 1:  # none, or several: which one would be meant?
+        return None
+    scheme, _, value = values[0].partition(" ")
+    return value.strip() if scheme.lower() == "bearer" and value.strip() else None
 
 
-def token_user():
-    """The user whose API token the request carries, or Unauthorized."""
-    return sessions.authenticate_token(presented_token())
+# Where each pool dialect's clients send their token (header names in any case).
+TOKEN_PLACES = {
+    "bearer": _bearer,
+    "user-token": lambda: request.headers.get("user-token"),
+    "token": lambda: request.headers.get("Token") or request.args.get("Token"),
+}
+
+
+def presented_token(scheme=None):
+    """The token the request carries where `scheme`'s clients send it, or
+    from any of those places when scheme is None."""
+    places = [TOKEN_PLACES[scheme]] if scheme else TOKEN_PLACES.values()
+    return next((token for token in (place() for place in places) if token), None)
+
+
+def token_user(scheme=None):
+    """Who the request's token belongs to (`.username`, `.role`), or
+    Unauthorized. The token is an API token (`sentinel tokens create`), or a
+    live API session id: what the dialects' own login routes hand out."""
+    raw = presented_token(scheme)
+    if isinstance(raw, str) and sessions.SESSION_RE.fullmatch(raw):
+        return sessions.resolve(raw, settings()["session_timeout"])
+    return sessions.authenticate_token(raw)
 
 
 def client_address():
@@ -75,6 +94,26 @@ def session_required(view=None, *, key=False, admin=False):
                 raw = request.headers.get("X-Session")
                 session = sessions.resolve(raw, settings()["session_timeout"])
                 g.session_id, g.username, g.role = raw, session.username, session.role
+            if admin:
+                require_admin(g.role)
+            return view(*args, **kwargs)
+
+        return wrapper
+
+    return decorator(view) if view is not None else decorator
+
+
+def token_required(view=None, *, scheme, admin=False):
+    """A pool dialect's route: reject the request unless it carries a token
+    where that dialect's clients put it (`bearer`, `user-token` or `token`);
+    with admin=True, unless the token's user is an admin (403)."""
+
+    def decorator(view):
+        @functools.wraps(view)
+        @marks(auth=scheme, role=accounts.ADMIN if admin else None)
+        def wrapper(*args, **kwargs):
+            user = token_user(scheme)
+            g.session_id, g.username, g.role = None, user.username, user.role
             if admin:
                 require_admin(g.role)
             return view(*args, **kwargs)

@@ -196,6 +196,9 @@ class Cluster:
             "shared_preload_libraries = 'pg_stat_statements'",
             "pg_stat_statements.track = all",
             "log_line_prefix = '%m [%p] %q%u@%d '",
+            # Logical slots and publications, as a source registered through
+            # Sequin's dialect needs them.
+            "wal_level = logical",
             "include_if_exists = 'sandbox_port.conf'",
         ]
         if self.throwaway:

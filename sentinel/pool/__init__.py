@@ -1,2 +1,16 @@
-"""The pool of remote PostgreSQL instances monitored without an agent on them,
-seen through the Datasentinel, pgwatch and Sequin APIs (to come)."""
+"""The pool of remote PostgreSQL instances monitored without an agent on
+them, seen through the Datasentinel, pgwatch and Sequin APIs and its own
+pages. Each dialect is a module holding its mapping onto the one source
+model (sentinel.pool.store) and its blueprint."""
+
+import importlib
+
+DIALECTS = ["datasentinel", "pgwatch", "sequin"]
+
+
+def blueprints():
+    """(API blueprints of the dialects, the pages' blueprint)."""
+    apis = [importlib.import_module(f"{__name__}.{name}").blueprint for name in DIALECTS]
+    from . import web
+
+    return apis, web.blueprint

@@ -277,20 +277,20 @@ def _parsed(fields, updating):
         raise Invalid("expected an object of source fields")
     for name in fields:
         if name in READ_ONLY:
-            raise Invalid(f"{name}: set by Sentinel, not by a caller")
+            raise Invalid(f"{name}: set by Sentinel, not by a caller", field=name)
         if name not in FIELDS:
-            raise Invalid(f"{name}: unknown field")
+            raise Invalid(f"{name}: unknown field", field=name)
     if not updating:
         for name in REQUIRED:
             if name not in fields:
-                raise Invalid(f"{name}: required")
+                raise Invalid(f"{name}: required", field=name)
     values = {}
     for name, value in fields.items():
         parse = _slots(updating) if name == "replication_slots" else FIELDS[name]
         try:
             values[name] = parse(value)
         except ValueError as exc:
-            raise Invalid(f"{name}: {exc}") from None
+            raise Invalid(f"{name}: {exc}", field=name) from None
     return values
 
 
@@ -299,14 +299,16 @@ def _checked_together(values):
     primary connection whole or absent (its defaults filled in)."""
     for preset, metrics in (("preset", "metrics"), ("standby_preset", "standby_metrics")):
         if values[preset] and values[metrics]:
-            raise Invalid(f"{preset}, {metrics}: a preset or custom metric intervals, not both")
+            raise Invalid(
+                f"{preset}, {metrics}: a preset or custom metric intervals, not both", field=metrics
+            )
     if values["primary_host"] is None:
         for name in PRIMARY:
             if values[name] is not None:
-                raise Invalid(f"{name}: given without primary_host")
+                raise Invalid(f"{name}: given without primary_host", field=name)
         return values
     if values["primary_user"] is None:
-        raise Invalid("primary_user: required with primary_host")
+        raise Invalid("primary_user: required with primary_host", field="primary_user")
     for name, default in PRIMARY_DEFAULTS.items():
         if values[name] is None:
             values[name] = default
@@ -406,12 +408,14 @@ def create(fields):
     row["primary_encrypted_password"] = _encrypted(values["primary_password"])
     with state.database.atomic():
         if _name_taken(values["name"]):
-            raise Conflict(f"name: a source named {values['name']!r} already exists.")
+            raise Conflict(f"name: a source named {values['name']!r} already exists.", field="name")
         try:
             source = Source.create(**row)
         except peewee.IntegrityError:
             # Another process took the name between the check and the insert.
-            raise Conflict(f"name: a source named {values['name']!r} already exists.") from None
+            raise Conflict(
+                f"name: a source named {values['name']!r} already exists.", field="name"
+            ) from None
         for slot in slots:
             ReplicationSlot.create(source=source, **slot)
         answer = as_dict(source)
@@ -446,12 +450,14 @@ def update(name_or_id, changes):
         if "primary_host" in changes and changes["primary_host"] is None:
             for name in PRIMARY:
                 if changes.get(name) is not None:
-                    raise Invalid(f"{name}: given without primary_host")
+                    raise Invalid(f"{name}: given without primary_host", field=name)
                 current[name] = None
             source.primary_encrypted_password = None
         values = _checked_together({**current, **changes})
         if "name" in changes and _name_taken(changes["name"], other_than=source.id):
-            raise Conflict(f"name: a source named {changes['name']!r} already exists.")
+            raise Conflict(
+                f"name: a source named {changes['name']!r} already exists.", field="name"
+            )
         for name, value in values.items():
             if name in Source._meta.fields:
                 setattr(source, name, value)
@@ -467,7 +473,9 @@ def update(name_or_id, changes):
         try:
             source.save()
         except peewee.IntegrityError:
-            raise Conflict(f"name: a source named {source.name!r} already exists.") from None
+            raise Conflict(
+                f"name: a source named {source.name!r} already exists.", field="name"
+            ) from None
         if "replication_slots" in changes:
             _replace_slots(source, changes["replication_slots"])
         # Inside the transaction: a source whose password can no longer be
@@ -483,7 +491,10 @@ def _replace_slots(source, given):
     existing = {slot.id: slot for slot in source.slots}
     for number, slot in enumerate(given, 1):
         if "id" in slot and slot["id"] not in existing:
-            raise Invalid(f"replication_slots: item {number}: id: no such slot of this source")
+            raise Invalid(
+                f"replication_slots: item {number}: id: no such slot of this source",
+                field="replication_slots",
+            )
     kept = {slot["id"] for slot in given if "id" in slot}
     for slot_id in set(existing) - kept:
         existing[slot_id].delete_instance()

@@ -1,0 +1,5 @@
+"""The pool in datasentinel's dialect (in progress)."""
+
+from flask import Blueprint
+
+blueprint = Blueprint("pool_datasentinel", __name__)
