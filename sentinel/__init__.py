@@ -133,12 +133,7 @@ def register_pool(app):
     for blueprint in apis:
         _api(app, blueprint)
     app.register_blueprint(web)
-    if "page" in {
-        rule.endpoint.split(".")[-1]
-        for rule in app.url_map.iter_rules()
-        if rule.endpoint.startswith(f"{web.name}.")
-    }:
-        app.extensions["sentinel.nav"].insert(-1, ("Sources", f"{web.name}.page"))
+    app.extensions["sentinel.nav"].insert(-1, ("Sources", f"{web.name}.page"))
 
 
 def register_plugins(app, plugins):
