@@ -305,14 +305,15 @@ def test_the_key_file_is_private_and_outlives_a_restart(app, pool, settings):
     assert key_file.read_text() == key
 
 
-def test_processes_starting_together_make_one_key(settings):
-    Path(settings["state_dir"]).mkdir(mode=0o700)
+def test_processes_starting_together_make_one_key(settings, tmp_path):
+    state_dir = tmp_path / "new-state"
+    state_dir.mkdir(mode=0o700)
     barrier = threading.Barrier(8)
     keyrings = [secrets.Keyring() for _ in range(8)]
 
     def start(keyring):
         barrier.wait()
-        keyring.bind({**settings, "pool_secret_key": ""})
+        keyring.bind({**settings, "state_dir": str(state_dir), "pool_secret_key": ""})
 
     threads = [threading.Thread(target=start, args=(keyring,)) for keyring in keyrings]
     for thread in threads:
@@ -321,7 +322,7 @@ def test_processes_starting_together_make_one_key(settings):
         thread.join()
     token = keyrings[0].fernet.encrypt(b"x")
     assert {keyring.fernet.decrypt(token) for keyring in keyrings} == {b"x"}
-    assert [path.name for path in Path(settings["state_dir"]).iterdir()] == ["pool.key"]
+    assert [path.name for path in state_dir.iterdir()] == ["pool.key"]
 
 
 def test_the_key_can_come_from_the_setting(app, pool, settings):
@@ -359,6 +360,22 @@ def test_a_wrong_key_is_a_clear_error(app, pool, settings, where):
     assert ("SENTINEL_POOL_SECRET_KEY" if where == "setting" else str(key_file)) in message
     assert "encrypted with another key" in message
     assert PASSWORD not in message and token not in message and other not in message
+
+
+def test_a_password_shown_obfuscated_before_a_key_change_is_unreadable_after_it(
+    app, pool, settings
+):
+    pool.create(source(password=PASSWORD))
+    assert pool.get("sales")["password"] == "a-l******************d"
+    again = restart(settings, pool_secret_key=Fernet.generate_key().decode())
+    try:
+        with again.app_context():
+            with pytest.raises(SecretUnreadable):
+                store.get("sales")
+            with pytest.raises(SecretUnreadable):
+                store.all()
+    finally:
+        close(again)
 
 
 # -- obfuscation -------------------------------------------------------------------------------
@@ -433,6 +450,8 @@ def test_sources_live_in_postgresql_state_too(settings, postgres_state):
             )
             with pytest.raises(Conflict):
                 store.create(source())
+            assert store.get("sales") == created
+            assert store.all() == [created]
             assert store.get(created["id"], show_password=True)["password"] == PASSWORD
             assert store.update("sales", {"group": "eu"})["group"] == "eu"
             store.delete("sales")

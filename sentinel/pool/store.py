@@ -9,6 +9,9 @@ Errors name the field: `Invalid` for a value, `Conflict` for a taken name,
 patterns, so no name can match another.
 """
 
+import datetime
+import functools
+import json
 import logging
 import re
 import uuid
@@ -25,6 +28,7 @@ from .models import (
     KINDS,
     SLOT_STATUSES,
     SSLMODES,
+    JSONField,
     ReplicationSlot,
     Source,
 )
@@ -327,18 +331,27 @@ def _defaults():
     return values
 
 
-def _find(name_or_id):
-    """The source with this id (anything uuid.UUID reads) or this exact name."""
+def _identified(name_or_id):
+    """The condition on the source with this id (anything uuid.UUID reads) or
+    this exact name."""
     if not isinstance(name_or_id, str):
         raise NotFound("No such source.")
     try:
         source_id = str(uuid.UUID(name_or_id))
     except ValueError:
-        source = Source.get_or_none(Source.name == name_or_id)
-    else:
-        source = Source.get_or_none(Source.id == source_id)
+        return Source.name == name_or_id
+    return Source.id == source_id
+
+
+def _not_found(name_or_id):
+    return NotFound(f"No source with the name or id {name_or_id!r}.")
+
+
+def _find(name_or_id):
+    """The source with this id or this exact name, as a model to change."""
+    source = Source.get_or_none(_identified(name_or_id))
     if source is None:
-        raise NotFound(f"No source with the name or id {name_or_id!r}.")
+        raise _not_found(name_or_id)
     return source
 
 
@@ -366,6 +379,104 @@ def _kept_or_new(given, token):
     return given != secrets.obfuscate(stored)
 
 
+# -- reading -------------------------------------------------------------------------------
+#
+# Sources are read as the driver's rows made into dicts, not as peewee models:
+# for 1,000 sources on SQLite the rows take 11 ms, peewee's models 85 ms and
+# its dicts 50 ms. Most of the difference is converting values: strings and
+# integers come from both state databases as they are kept; SQLite keeps
+# booleans as 0 or 1 and dates as text, and JSON is text everywhere. The
+# fields' own python_value took 22 ms for those, the converters below 3 ms.
+
+
+def _boolean(value):
+    return value if value is None else bool(value)
+
+
+def _timestamp(value):
+    # What peewee wrote on SQLite (datetime's str()); a datetime from PostgreSQL.
+    return datetime.datetime.fromisoformat(value) if isinstance(value, str) else value
+
+
+def _json(text):
+    # Most of these columns hold an empty object: no need to parse it.
+    if text == "{}":
+        return {}
+    return None if text is None else json.loads(text)
+
+
+CONVERTERS = {
+    peewee.CharField: None,
+    peewee.TextField: None,
+    peewee.IntegerField: None,
+    peewee.ForeignKeyField: None,  # the id of the row it points to, a string
+    peewee.BooleanField: _boolean,
+    peewee.DateTimeField: _timestamp,
+    JSONField: _json,
+}
+
+
+def _rows(model, query):
+    """The rows of `query` (a SELECT * on `model`'s table) as dicts keyed by
+    field name, as the model holds their values. SELECT * rather than
+    peewee's list of columns: compiling that list took 0.8 ms of every read."""
+    cursor = state.database.execute(query)
+    fields = [model._meta.columns[description[0]] for description in cursor.description]
+    names = [field.name for field in fields]
+    converted = []
+    for field in fields:
+        convert = CONVERTERS.get(type(field), field.python_value)
+        if convert is not None:
+            converted.append((field.name, convert))
+    rows = []
+    for row in cursor:
+        values = dict(zip(names, row, strict=True))
+        for name, convert in converted:
+            values[name] = convert(values[name])
+        rows.append(values)
+    return rows
+
+
+def _select(model):
+    return model.select(peewee.SQL("*"))
+
+
+@functools.lru_cache(maxsize=20_000)
+def _obfuscated(key, token):
+    """The obfuscated form of the password `token` holds, kept in this
+    process's memory by (key in use, token): a Fernet decrypt costs 21 µs, 21 ms
+    of a list of 1,000 sources, and a token holds the same password as long as
+    the key is the same. Nothing more is stored, and no password is kept in
+    clear."""
+    return secrets.obfuscate(secrets.decrypt(token))
+
+
+def _shown(token, show_password):
+    if token is None:
+        return None
+    if show_password:
+        return secrets.decrypt(token)
+    return _obfuscated(secrets.keyring.use(), token)
+
+
+def _answer(row, slots, show_password):
+    """A source's row (a dict of its fields) made the store's answer: its
+    passwords shown or obfuscated in place of their tokens, and its slots."""
+    row["password"] = _shown(row.pop("encrypted_password"), show_password)
+    row["primary_password"] = _shown(row.pop("primary_encrypted_password"), show_password)
+    row["replication_slots"] = slots
+    return row
+
+
+def _answers(rows, slots, show_password):
+    """The sources of `rows` with their slots, read from the query `slots`
+    (one query for them all)."""
+    by_source = {}
+    for slot in _rows(ReplicationSlot, slots.order_by(ReplicationSlot.slot_name)):
+        by_source.setdefault(slot.pop("source"), []).append(slot)
+    return [_answer(row, by_source.get(row["id"], []), show_password) for row in rows]
+
+
 def _slot_dict(slot):
     return {
         "id": slot.id,
@@ -376,25 +487,12 @@ def _slot_dict(slot):
 
 
 def as_dict(source, show_password=False, slots=None):
-    """The source as a plain dict, fields in FIELDS' order; its passwords
-    obfuscated unless show_password. `slots` saves a query when the caller has
-    them."""
-    shown = (lambda text: text) if show_password else secrets.obfuscate
-    values = {"id": source.id}
-    for name in FIELDS:
-        if name == "password":
-            values[name] = shown(secrets.decrypt(source.encrypted_password))
-        elif name == "primary_password":
-            token = source.primary_encrypted_password
-            values[name] = None if token is None else shown(secrets.decrypt(token))
-        elif name != "replication_slots":
-            values[name] = getattr(source, name)
+    """The source model `source` as get() answers it. `slots` (its slot
+    models, by name) saves a query when the caller has them."""
+    row = {name: getattr(source, name) for name in Source._meta.fields}
     if slots is None:
         slots = source.slots.order_by(ReplicationSlot.slot_name)
-    values["replication_slots"] = [_slot_dict(slot) for slot in slots]
-    for name in RECORDED:
-        values[name] = getattr(source, name)
-    return values
+    return _answer(row, [_slot_dict(slot) for slot in slots], show_password)
 
 
 def create(fields):
@@ -425,16 +523,17 @@ def create(fields):
 
 def get(name_or_id, show_password=False):
     """The source named `name_or_id` (or with that id)."""
-    return as_dict(_find(name_or_id), show_password=show_password)
+    rows = _rows(Source, _select(Source).where(_identified(name_or_id)))
+    if not rows:
+        raise _not_found(name_or_id)
+    slots = _select(ReplicationSlot).where(ReplicationSlot.source == rows[0]["id"])
+    return _answers(rows, slots, show_password)[0]
 
 
 def all(show_password=False):
     """Every source, by name."""
-    sources = list(Source.select().order_by(Source.name))
-    slots = {}
-    for slot in ReplicationSlot.select().order_by(ReplicationSlot.slot_name):
-        slots.setdefault(slot.source_id, []).append(slot)
-    return [as_dict(source, show_password, slots.get(source.id, [])) for source in sources]
+    rows = _rows(Source, _select(Source).order_by(Source.name))
+    return _answers(rows, _select(ReplicationSlot), show_password)
 
 
 def update(name_or_id, changes):
