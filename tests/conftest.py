@@ -4,6 +4,7 @@ a fresh state database per test, and small factories for users and sessions."""
 import contextlib
 import os
 import re
+import shutil
 import subprocess
 import sys
 import uuid
@@ -91,9 +92,23 @@ def redis_url(redis_server):
         redis.Redis.from_url(redis_server.url).flushall()
 
 
+@pytest.fixture(scope="session")
+def migrated_sqlite_state(tmp_path_factory):
+    """A SQLite state with every migration applied, which each test copies:
+    migrating from nothing was a third of the time create_app() took."""
+    directory = tmp_path_factory.mktemp("migrated-state")
+    db = state.bind(f"sqlite:///{directory / 'sentinel.db'}")
+    state.migrate(db, directory)
+    db.close_all()
+    return directory / "sentinel.db"
+
+
 @pytest.fixture
-def sqlite_state(tmp_path):
-    return f"sqlite:///{tmp_path / 'state' / 'sentinel.db'}"
+def sqlite_state(tmp_path, migrated_sqlite_state):
+    directory = tmp_path / "state"
+    directory.mkdir(mode=0o700, exist_ok=True)
+    shutil.copyfile(migrated_sqlite_state, directory / "sentinel.db")
+    return f"sqlite:///{directory / 'sentinel.db'}"
 
 
 @pytest.fixture
