@@ -315,14 +315,15 @@ def test_an_edit_put_back_whole_keeps_the_password_and_still_logs_in(
     probe.check(probe.parameters(kept))
 
 
-def test_odd_characters_of_a_connection_string_come_back_the_same(client, admin, created):
+@pytest.mark.parametrize("host", ["::1", "fe80::1%eth0", "/var/run/postgresql", "db-1.example"])
+def test_odd_characters_of_a_connection_string_come_back_the_same(client, admin, created, host):
     password = "p@ss:w/o?r#d%20+*"
-    conn_str = f"host=::1 port=6432 dbname='my db' user=o'neil password='{password}'"
-    created(conn_str=conn_str.replace("'neil", "\\'neil"))
+    conn_str = f"host={host} port=6432 dbname='my db' user=o\\'neil password='{password}'"
+    created(conn_str=conn_str)
     shown = client.get("/source/sales?show_sensitive=true", headers=admin).get_json()
     assert shown["ConnStr"].startswith("postgresql://o%27neil:")
     assert psycopg2.extensions.parse_dsn(shown["ConnStr"]) == {
-        "host": "::1",
+        "host": host,
         "port": "6432",
         "dbname": "my db",
         "user": "o'neil",

@@ -129,11 +129,12 @@ SHOW_SENSITIVE = {"show_sensitive": BOOLEAN}
 def conn_str(source):
     """A source's connection as a postgresql:// URL, every part percent-quoted
     (a `*` of an obfuscated password kept as it is, which libpq reads alike)."""
-    host = source["host"]
     try:
-        host = f"[{ipaddress.IPv6Address(host)}]"
+        ipaddress.IPv6Address(source["host"])
     except ValueError:
-        host = quote(host, safe="")
+        host = quote(source["host"], safe="")
+    else:  # in brackets, its colons as they are (a zone's % quoted)
+        host = f"[{quote(source['host'], safe=':')}]"
     userinfo = quote(source["user"], safe="")
     if source["password"]:
         userinfo += ":" + quote(source["password"], safe="*")
