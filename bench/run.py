@@ -23,6 +23,7 @@ SUITES = [
     "pgconf",
     "statements",
     "maintenance",
+    "pool",
 ]
 
 
