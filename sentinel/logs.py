@@ -55,6 +55,29 @@ def configure(level, log_format="text"):
         logging.getLogger(name).setLevel(quiet_level(level))
 
 
+# The loggers every line Sentinel logs goes through: the root, and gunicorn's
+# own two, which do not pass their lines on to it.
+LINE_LOGGERS = ("", "gunicorn.error", "gunicorn.access")
+
+
+def attach(handler, log_format):
+    """Send every line Sentinel logs to `handler` too, formatted as on stderr
+    (the live log stream's publisher, for one). A handler of the same name
+    attached before, by an application built earlier in this process, is
+    replaced and closed."""
+    if not handler.name:
+        raise ValueError("an attached handler needs a name, to be replaced by name")
+    handler.setFormatter(formatter(log_format))
+    loggers = [logging.getLogger(name) for name in LINE_LOGGERS]
+    replaced = {old for logger in loggers for old in logger.handlers if old.name == handler.name}
+    for logger in loggers:
+        for old in replaced:
+            logger.removeHandler(old)
+        logger.addHandler(handler)
+    for old in replaced:
+        old.close()
+
+
 class ClientTimedOut(logging.Filter):
     """gunicorn's error and traceback for a connection it dropped because the
     client stopped sending its request, or reading the answer, for the socket's
