@@ -126,6 +126,14 @@ def registered(sequin, replication):
     return answer.get_json()
 
 
+def slots(replication):
+    return {
+        "replication_slots": [
+            {"publication_name": replication.publication, "slot_name": replication.slot}
+        ]
+    }
+
+
 def refusal(answer):
     """(status, validation_errors) of a 422."""
     body = answer.get_json()
@@ -179,6 +187,13 @@ def test_a_url_gives_the_connection_and_port_5432_when_it_has_none(sequin, repli
     assert (database["database"], database["username"]) == (replication.dbname, replication.user)
     shown = sequin.get("/orders", query_string={"show_sensitive": "true"}).get_json()
     assert shown["password"] == replication.password
+
+
+def test_a_url_is_percent_decoded_as_libpq_reads_it(sequin, replication):
+    encoded = "".join(f"%{ord(char):02X}" for char in replication.password)
+    url = replication.url(password=encoded)
+    answer = sequin.post(body={"name": "orders", "url": url, "ssl": False, **slots(replication)})
+    assert answer.status_code == 201, answer.get_json()
 
 
 def test_a_url_with_connection_params_is_refused(sequin, replication):
@@ -286,6 +301,18 @@ def test_ssl_defaults_to_true_and_is_refused_by_a_server_without_it(sequin, repl
 def test_a_taken_name_is_422_as_sequin_says_it(sequin, replication, registered):
     answer = sequin.post(body=replication.body())
     assert refusal(answer) == (422, {"name": ["Database name must be unique"]})
+
+
+def test_annotations_are_the_sources_tags(app, sequin, replication):
+    body = replication.body(annotations={"team": "billing"})
+    assert "annotations" not in sequin.post(body=body).get_json()
+    with app.app_context():
+        assert store.get("orders")["tags"] == {"team": "billing"}
+
+
+def test_a_primary_given_on_create_needs_its_connection_fields(sequin, replication):
+    answer = sequin.post(body=replication.body(primary={"hostname": "primary.example.com"}))
+    assert refusal(answer) == (422, {"primary": ["database can't be blank"]})
 
 
 # -- read ----------------------------------------------------------------------------------

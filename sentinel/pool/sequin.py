@@ -314,7 +314,7 @@ def parse_url(url):
         )
     found = {
         "hostname": parts.hostname,
-        "port": port or DEFAULT_PORT,
+        "port": DEFAULT_PORT if port is None else port,
         # libpq decodes %XX in each part (and leaves a + as it is): so do we.
         "database": unquote(parts.path.removeprefix("/")) or None,
         "username": unquote(parts.username) if parts.username else None,
@@ -328,7 +328,10 @@ def parse_url(url):
             "url",
         )
     if not URL_PARTS.is_valid(found):
-        raise Unprocessable("`url` holds a part that cannot be sent to PostgreSQL", "url")
+        raise Unprocessable(
+            "`url` holds a value PostgreSQL cannot take (a port out of range, a control character)",
+            "url",
+        )
     return found
 
 
@@ -469,6 +472,8 @@ def updated_fields(body, current):
 def find(id_or_name, show_password=False):
     """The source a URL names (a UUID is an id, anything else a name)."""
     try:
+        if "\x00" in id_or_name:  # no name holds one, and PostgreSQL takes no NUL
+            raise NotFound(id_or_name)
         return store.get(id_or_name, show_password=show_password)
     except NotFound:
         raise NotFound(f"Not found: no database with the id or name {id_or_name!r}") from None

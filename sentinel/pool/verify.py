@@ -33,8 +33,8 @@ def _reachable(params, timeout):
     try:
         with socket.create_connection((host, port), timeout=timeout):
             pass
-    except OSError as exc:
-        reason = exc.strerror or type(exc).__name__
+    except (OSError, ValueError) as exc:  # ValueError: a name IDNA cannot encode
+        reason = getattr(exc, "strerror", None) or str(exc) or type(exc).__name__
         raise SourceUnreachable(
             f"The server is not reachable at {host}:{port}: {reason}."
             " Check the hostname, the port and that the server accepts connections from here."
