@@ -405,15 +405,19 @@ def _json(text):
     return None if text is None else json.loads(text)
 
 
-CONVERTERS = {
-    peewee.CharField: None,
-    peewee.TextField: None,
-    peewee.IntegerField: None,
-    peewee.ForeignKeyField: None,  # the id of the row it points to, a string
-    peewee.BooleanField: _boolean,
-    peewee.DateTimeField: _timestamp,
-    JSONField: _json,
-}
+def _converter(field):
+    """What makes a value of `field`, as the state database hands it back,
+    the model's value; None when it already is."""
+    kind = type(field)
+    if kind in (peewee.CharField, peewee.TextField, peewee.IntegerField, peewee.ForeignKeyField):
+        return None
+    if kind is peewee.BooleanField:
+        return _boolean if field.null else bool
+    if kind is peewee.DateTimeField:
+        return _timestamp
+    if kind is JSONField:
+        return _json
+    return field.python_value
 
 
 def _rows(model, query):
@@ -428,7 +432,7 @@ def _rows(model, query):
         return []
     columns = list(zip(*rows, strict=True))
     for index, field in enumerate(fields):
-        convert = CONVERTERS.get(type(field), field.python_value)
+        convert = _converter(field)
         if convert is not None:
             columns[index] = map(convert, columns[index])
     names = [field.name for field in fields]
