@@ -9,6 +9,7 @@ import re
 
 import pytest
 import redis
+from conftest import leaks, secrets_of  # the checks conftest.app makes, for this module's app
 from flask import request
 
 from sentinel import contract, create_app, state
@@ -16,7 +17,6 @@ from sentinel.auth import accounts, sessions
 from sentinel.core import notifications
 from sentinel.dev.sandbox import free_port
 from sentinel.pool import store
-from tests.conftest import leaks, secrets_of
 
 INSTANCES = "/ds-api/pool/pg-instances"
 TAGS = "application=sales,environment=production"
