@@ -100,6 +100,10 @@ class Malformed(Unprocessable):
         super().__init__(f"Validation failed: {parameter} is invalid", parameter, ["is invalid"])
 
 
+def name_taken():
+    return Unprocessable(f"Validation failed: name: {TAKEN}", "name", [TAKEN], code="unique")
+
+
 def render(status, message, error=None):
     if isinstance(error, Unprocessable):
         return jsonify(
@@ -128,9 +132,7 @@ def in_sequin_terms():
     try:
         yield
     except Conflict:
-        raise Unprocessable(
-            f"Validation failed: name: {TAKEN}", "name", [TAKEN], code="unique"
-        ) from None
+        raise name_taken() from None
     except Invalid as exc:
         if exc.field is None:
             raise Unprocessable(exc.message, code="check_failed") from None
@@ -492,7 +494,7 @@ def refuse_taken(name):
         store.get(name)
     except NotFound:
         return
-    raise Unprocessable(f"Validation failed: name: {TAKEN}", "name", [TAKEN], code="unique")
+    raise name_taken()
 
 
 # -- routes --------------------------------------------------------------------------------
