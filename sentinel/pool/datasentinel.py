@@ -9,6 +9,8 @@ are `{"status": ...}` with Datasentinel's own texts, failures `{"error": ...}`
 
 import functools
 import json
+from collections.abc import Callable
+from dataclasses import dataclass
 
 from flask import Blueprint, g, jsonify, request
 
@@ -36,16 +38,20 @@ INSTANCE = f"{INSTANCES}/<connection_name>"
 BODY_NAME = "connection_name"  # how errors name the connection name of the URL
 
 
+def as_is(value):
+    return value
+
+
+@dataclass(frozen=True)
 class Key:
     """A key of Datasentinel's connection object: the source field it is,
-    its JSON Schema, and how a refusal of its type reads."""
+    its JSON Schema, how a refusal of its type reads, and its value each way."""
 
-    def __init__(self, field, schema, expected, shown=None, taken=None):
-        self.field = field
-        self.schema = schema
-        self.expected = expected
-        self.shown = shown or (lambda value: value)  # store value -> Datasentinel's
-        self.taken = taken or (lambda value: value)  # Datasentinel's value -> store's
+    field: str
+    schema: dict
+    expected: str
+    shown: Callable = as_is  # the store's value -> Datasentinel's
+    taken: Callable = as_is  # Datasentinel's value -> the store's
 
 
 def parse_tags(text):
@@ -80,8 +86,8 @@ KEYS = {
         "tags",
         STRING,
         "expected a string of key=value pairs, comma separated",
-        tags_text,
-        parse_tags,
+        shown=tags_text,
+        taken=parse_tags,
     ),
     "enabled": Key("enabled", BOOLEAN, BOOL),
     "collection-rate": Key("collection_rate", {"enum": ["low", "high"]}, "expected low or high"),
@@ -102,13 +108,13 @@ DISPLAY_ONLY = {
     "name": (STRING, "expected a string"),
     "connected": (nullable(BOOLEAN), "expected true, false or null"),
 }
-PARAMETERS = {"show_sensitive": (BOOLEAN, BOOL), BODY_NAME: (STRING, "expected a string")}
+QUERY = {"show_sensitive": (BOOLEAN, BOOL)}
 
 
 def _expected(name):
     if name in KEYS:
         return KEYS[name].expected
-    return (DISPLAY_ONLY.get(name) or PARAMETERS.get(name) or (None, "malformed"))[1]
+    return (DISPLAY_ONLY.get(name) or QUERY.get(name) or (None, "malformed"))[1]
 
 
 class Absent(Invalid):
@@ -152,7 +158,7 @@ BODY_PROPERTIES = {
 NEW_CONNECTION = record({name: KEYS[name].schema for name in REQUIRED}, optional=BODY_PROPERTIES)
 CHANGES = record(optional=BODY_PROPERTIES)
 STATUS = record(status=STRING)
-SHOW_SENSITIVE = {"show_sensitive": BOOLEAN}
+SHOW_SENSITIVE = {name: schema for name, (schema, _) in QUERY.items()}
 # Every route with a name in its path: a name holding an encoded `/` routes
 # elsewhere, or nowhere (404), or to a route of another method (405).
 NAMED = (404, 405)
