@@ -389,6 +389,15 @@ def test_a_slot_changes_by_its_id_and_needs_it(sequin, registered):
     assert answer.get_json()["replication_slots"] == [{**slot, "status": "disabled"}]
 
 
+def test_an_update_by_url_replaces_the_connection(sequin, replication, registered):
+    url = f"postgresql://someone:elsewhere-password@db.example.com/{replication.dbname}"
+    changed = sequin.patch("/orders", {"url": url}).get_json()
+    assert (changed["hostname"], changed["port"]) == ("db.example.com", 5432)
+    assert changed["username"] == "someone"
+    answer = sequin.patch("/orders", {"url": url, "port": 6432})
+    assert answer.status_code == 422 and answer.get_json()["validation_errors"] == {}
+
+
 def test_an_update_is_not_checked_against_the_server(sequin, registered):
     answer = sequin.patch("/orders", {"port": sandbox.free_port()})
     assert answer.status_code == 200
