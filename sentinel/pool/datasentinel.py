@@ -72,7 +72,7 @@ def parse_tags(text):
 
 
 def tags_text(tags):
-    return ",".join(f"{key}={value}" for key, value in tags.items())
+    return ",".join(f"{key}={value}" for key, value in sorted(tags.items()))
 
 
 BOOL = "expected true or false"
