@@ -79,7 +79,8 @@ ROW = record(
 )
 # What the form edits: the texts as typed (port and tags are parsed here).
 CONNECTION_FIELDS = ("host", "port", "dbname", "user", "password", "sslmode")
-FORM_FIELDS = (*CONNECTION_FIELDS, "name", "tags", "group", "kind", "preset")
+# In the form's order: the store names the first value it refuses.
+FORM_FIELDS = ("name", "kind", *CONNECTION_FIELDS, "preset", "group", "tags")
 FORM = record({name: STRING for name in FORM_FIELDS}, enabled=BOOLEAN)
 SOURCE_FORM = record(
     {**ROW["properties"], "password": STRING, "tags_text": STRING},

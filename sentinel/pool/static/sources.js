@@ -49,9 +49,11 @@
     return source.connected ? ["connected", "ok"] : ["unreachable", "critical"];
   }
 
+  const metrics = (n) => `${n} metric${n === 1 ? "" : "s"}`;
+
   function collects(source) {
     if (source.preset) return source.preset;
-    if (source.custom_metrics) return `custom intervals (${source.custom_metrics} metrics)`;
+    if (source.custom_metrics) return `custom intervals (${metrics(source.custom_metrics)})`;
     return "nothing chosen";
   }
 
@@ -229,7 +231,7 @@
     clearErrors();
     title.textContent = `Edit source ${source.name}`;
     noPreset.textContent = source.custom_metrics
-      ? `${noPreset.dataset.custom} (${source.custom_metrics} metrics)` : noPreset.dataset.none;
+      ? `${noPreset.dataset.custom} (${metrics(source.custom_metrics)})` : noPreset.dataset.none;
     passwordHelp.textContent = source.password
       ? `Stored: ${source.password} (obfuscated). Leave it as it is to keep it; empty: none.`
       : "None stored: libpq looks in .pgpass. Type one to store it, encrypted.";
