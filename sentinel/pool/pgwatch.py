@@ -23,7 +23,7 @@ from .. import state
 from ..answers import error_body
 from ..auth.access import require_admin, token_required
 from ..contract import BOOLEAN, INTEGER, STRING, describe, mapping, nullable, record
-from ..errors import Conflict, Invalid
+from ..errors import Conflict, Invalid, NotFound
 from ..extensions import redis as redis_extension
 from . import catalog, logstream, probe, store
 from .models import KINDS
@@ -243,20 +243,28 @@ def in_pgwatch_words():
         raise Invalid(_translated(exc.message), field=field) from None
 
 
+def existing(name):
+    """`name` when some source may have it (a NUL, which a PostgreSQL state
+    database cannot even compare, is not looked up); else NotFound."""
+    if not store.NAME.fullmatch(name):
+        raise NotFound(f"No source with the name {name!r}.")
+    return name
+
+
 def _shown(source_name, show_sensitive):
     if show_sensitive:
         require_admin(g.role)
-    return as_pgwatch(store.get(source_name, show_password=bool(show_sensitive)))
+    return as_pgwatch(store.get(existing(source_name), show_password=bool(show_sensitive)))
 
 
 def _update(source_name, body):
     with in_pgwatch_words():
-        store.update(source_name, store_fields(body))
+        store.update(existing(source_name), store_fields(body))
     return Response("", mimetype="text/plain")
 
 
 def _delete(source_name):
-    store.delete(source_name)
+    store.delete(existing(source_name))
     return Response("", mimetype="text/plain")
 
 
