@@ -200,6 +200,17 @@ def test_a_line_logged_by_another_process_is_streamed(service):
     assert line.endswith(" level=WARNING logger=sentinel.elsewhere event=from_elsewhere")
 
 
+def test_the_stream_works_over_gunicorns_own_tls(serve):
+    service = serve(SENTINEL_TLS="self-signed")
+    url = f"wss://127.0.0.1:{service.port}/log?Token={make_token(service)}"
+    stream = simple_websocket.Client.connect(url, ssl_context=service.ssl_context())
+    try:
+        log_here(service, "over_tls")
+        lines_until(stream, "event=over_tls")
+    finally:
+        stream.close()
+
+
 @pytest.mark.parametrize("token", ["", "snt_" + "x" * 43, "0" * 64])
 def test_a_handshake_without_a_valid_token_is_refused(service, token):
     status, answer, sock = handshake(service, token)
@@ -250,13 +261,13 @@ def test_a_client_that_stops_reading_slows_no_one_and_loses_only_its_lines(servi
     assert int(payload.split(b"count=")[1].split()[0]) > 0
 
 
-def test_a_process_serves_a_bounded_number_of_streams_and_refuses_more(serve):
-    service = serve()
+def test_a_process_serves_a_bounded_number_of_streams_and_refuses_more(service):
     token = make_token(service)
     limit = 2 * logstream.STREAMS_PER_PROCESS  # two gunicorn workers
     streams, refusals = [], []
     try:
-        # Each connection goes to whichever worker takes it: one may be full first.
+        # Each connection goes to whichever worker takes it: one may be full
+        # first (or still closing a stream of an earlier test).
         while len(streams) < limit and len(refusals) < 20:
             status, answer, sock = handshake(service, token)
             if status == 101:
@@ -264,6 +275,7 @@ def test_a_process_serves_a_bounded_number_of_streams_and_refuses_more(serve):
             else:
                 sock.close()
                 refusals.append((status, answer))
+                time.sleep(0.2)
         assert len(streams) == limit
         status, answer, sock = handshake(service, token)
         sock.close()
