@@ -413,6 +413,27 @@ def test_an_update_with_bad_tags_changes_nothing(client, admin, sales):
     assert show(client, admin).get_json() == before
 
 
+def test_a_source_of_another_dialect_is_shown_and_updated_keeping_its_other_fields(
+    client, admin, app
+):
+    with app.app_context():
+        store.create(
+            {
+                "name": "billing",
+                "host": "127.0.0.1",
+                "user": "monitor",
+                "dbname": "billing",
+                "preset": "basic",
+                "tags": {"team": "billing", "env": "prod"},
+            }
+        )
+    assert show(client, admin, "billing").get_json()["tags"] == "env=prod,team=billing"
+    assert client.put(f"{INSTANCES}/billing", json={"port": 6432}, headers=admin).status_code == 200
+    source = stored(app, "billing")
+    assert (source["port"], source["dbname"], source["preset"]) == (6432, "billing", "basic")
+    assert source["tags"] == {"team": "billing", "env": "prod"}
+
+
 def test_disable_then_enable(client, admin, sales):
     answer = client.patch(f"{INSTANCES}/sales/disable", headers=admin)
     assert answer.get_json() == {"status": "Connection disabled!"}
