@@ -46,15 +46,15 @@ class Missing(Invalid):
         super().__init__(f"{parameter}: required", field=parameter)
 
 
-class Malformed(Invalid):
+class WrongType(Invalid):
     """A field or parameter is not of the type pgwatch gives it."""
 
     def __init__(self, parameter):
-        super().__init__(f"{parameter}: not a value of the type this field takes", field=parameter)
+        super().__init__(f"{parameter}: not a value this field takes", field=parameter)
 
 
 described = functools.partial(
-    describe, error={"text/plain": STRING}, absent=Missing, malformed=Malformed
+    describe, error={"text/plain": STRING}, absent=Missing, malformed=WrongType
 )
 
 # -- the mapping: pgwatch's Go names <-> the store's -------------------------------------
