@@ -9,6 +9,7 @@ again at once), and a generated kill can only reach that cluster's backends.
 SENTINEL_FUZZ_EXAMPLES sets the examples per route (`make fuzz`: many more).
 """
 
+import base64
 import os
 import re
 import subprocess
@@ -78,6 +79,18 @@ def fuzzed(tmp_path_factory, target_cluster, redis_server):
     service.stop()
 
 
+def api_token(env):
+    """An API token of the fuzzing user, for the pool's dialects."""
+    created = subprocess.run(
+        [sys.executable, "-m", "sentinel", "tokens", "create", "fuzzer", "fuzz"],
+        env=env,
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    return created.stdout.strip()
+
+
 def api_session(service):
     answer = requests.post(
         f"{service.url}/login", json={"username": "fuzzer", "password": PASSWORD}, timeout=10
@@ -104,7 +117,19 @@ def browser_session(service):
 @pytest.fixture(scope="module")
 def credentials(fuzzed):
     cookie, token = browser_session(fuzzed)
-    return {"X-Session": api_session(fuzzed), "Cookie": cookie, "X-CSRFToken": token}
+    api = api_token(fuzzed.env)
+    return {
+        "X-Session": api_session(fuzzed),
+        "Cookie": cookie,
+        "X-CSRFToken": token,
+        # Each pool dialect's clients send the token their own way.
+        "Authorization": f"Bearer {api}",
+        "user-token": api,
+        "Token": api,
+    }
+
+
+BASIC = "Basic " + base64.b64encode(f"fuzzer:{PASSWORD}".encode()).decode()
 
 
 @pytest.fixture(scope="module")
@@ -130,6 +155,8 @@ class Campaign:
             headers["X-Session"] = api_session(self.service)
         if case.path == "/ui/logout":
             headers["Cookie"], headers["X-CSRFToken"] = browser_session(self.service)
+        if case.path == "/ds-api/user-token":  # Datasentinel's login: HTTP Basic
+            headers["Authorization"] = BASIC
         label = f"{case.method} {case.path}"
         self.sent[label] = self.sent.get(label, 0) + 1
         started = time.perf_counter()
@@ -183,9 +210,25 @@ def of_the_web_ui(operation):
     return operation.path == "/ui" or operation.path.startswith(("/ui/", "/static/"))
 
 
-# The API routes are fuzzed in two halves, run at once: these plugins' and the rest.
+# The API routes are fuzzed in three parts, run at once: these plugins', the
+# pool's dialects, and the rest.
 LATER_PLUGINS = ("/maintenance", "/pgconf/", "/statements")
+POOL = (
+    "/ds-api/",
+    "/api/",
+    "/source",
+    "/metric",
+    "/preset",
+    "/test-connect",
+    "/log",
+    "/liveness",
+    "/readiness",
+)
 
 
 def of_later_plugins(operation):
     return operation.path.startswith(LATER_PLUGINS)
+
+
+def of_the_pool(operation):
+    return operation.path.startswith(POOL)

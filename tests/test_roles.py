@@ -7,7 +7,15 @@ from sentinel.auth import accounts, sessions
 from sentinel.state import User
 
 # Routes that change nothing on the instance: signing in and out.
-NOT_WRITES = {"/login", "/logout", "/ui/login", "/ui/logout"}
+NOT_WRITES = {
+    "/login",
+    "/logout",
+    "/ui/login",
+    "/ui/logout",
+    "/ds-api/user-token",  # Datasentinel's login
+    # Connects to a source an admin registered, and changes nothing.
+    "/api/postgres_databases/{id_or_name}/test_connection",
+}
 WRITE_METHODS = {"post", "put", "patch", "delete"}
 
 
