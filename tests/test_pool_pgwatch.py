@@ -36,6 +36,10 @@ PGWATCH_KEYS = [
 ]
 
 
+# The module's users, made once: {(username, role): password}.
+USERS = {("pgadmin", "admin"): "pgadmin-password", ("pgviewer", "viewer"): "pgviewer-password"}
+
+
 @pytest.fixture(scope="module")
 def app(tmp_path_factory, pg_cluster, redis_server):
     """One Sentinel for the module, its users and tokens made once: each test
@@ -77,9 +81,6 @@ def app(tmp_path_factory, pg_cluster, redis_server):
     app.extensions["sentinel.postgres"].close()
     app.extensions["sentinel.redis"].close()
     state.database.close_all()
-
-
-USERS = {("pgadmin", "admin"): "pgadmin-password", ("pgviewer", "viewer"): "pgviewer-password"}
 
 
 @pytest.fixture(autouse=True)
