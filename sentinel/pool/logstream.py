@@ -178,6 +178,7 @@ class Subscription:
                 raise RedisError("no answer to SUBSCRIBE")
         except RedisError as exc:
             self.close()
+            logger.warning("event=log_stream_refused reason=redis_unavailable error=%s", exc)
             raise NotReady(f"Redis is unavailable, and the log travels through it: {exc}") from exc
         self.reader = self.pubsub.run_in_thread(
             sleep_time=TICK, daemon=True, exception_handler=self.failed
@@ -195,7 +196,8 @@ class Subscription:
         reader.stop()
 
     def next_lines(self, timeout):
-        """[the dropped-lines count, if any, then the next line], or Empty."""
+        """(how many lines were dropped since the last call, the next line),
+        or queue.Empty after `timeout` s without one."""
         line = self.lines.get(timeout=timeout)
         with self.counting:
             dropped, self.dropped = self.dropped, 0
