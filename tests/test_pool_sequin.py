@@ -484,6 +484,8 @@ def test_without_one_valid_bearer_token_it_is_401(client, make_token):
 def test_a_viewer_reads_but_changes_nothing(client, make_token, replication, registered):
     viewer = Sequin(client, make_token("viewer", role="viewer"))
     assert viewer.get("/orders").status_code == 200
+    assert viewer.get("/orders?show_sensitive=true").status_code == 403
+    assert viewer.get("?show_sensitive=true").status_code == 403
     assert viewer.post("/orders/test_connection").status_code == 200
     assert viewer.post(body=replication.body(name="other")).status_code == 403
     assert viewer.patch("/orders", {"ipv6": True}).status_code == 403

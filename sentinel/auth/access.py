@@ -72,6 +72,14 @@ def require_admin(role):
         raise Forbidden("This needs the admin role: a viewer can read but change nothing.")
 
 
+def passwords_shown(asked):
+    """Whether an answer shows passwords in clear: when asked, and only to an
+    admin (403 for a viewer, who could otherwise log in where Sentinel does)."""
+    if asked:
+        require_admin(g.role)
+    return bool(asked)
+
+
 def session_required(view=None, *, key=False, admin=False):
     """Reject the request unless it carries a live session; with admin=True,
     unless its user is an admin (403).

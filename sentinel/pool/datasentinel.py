@@ -16,7 +16,7 @@ from flask import Blueprint, g, jsonify, request
 
 from ..answers import error_body
 from ..auth import accounts, sessions
-from ..auth.access import client_address, require_admin, settings, token_required
+from ..auth.access import client_address, passwords_shown, settings, token_required
 from ..contract import BOOLEAN, INTEGER, JSON, STRING, array, describe, marks, nullable, record
 from ..core import notifications
 from ..errors import (
@@ -265,14 +265,6 @@ def render(status, message, error=None):
 error_body(blueprint, render)
 
 
-def shown_passwords(show_sensitive):
-    """Whether passwords are shown in clear: asked for, and by an admin (a
-    viewer reading every source's password could log in where Sentinel does)."""
-    if show_sensitive:
-        require_admin(g.role)
-    return bool(show_sensitive)
-
-
 def audit(message):
     notifications.record(g.username, message)
 
@@ -316,7 +308,7 @@ def user_token():
     " admin role (403 for a viewer).",
 )
 def list_connections(show_sensitive):
-    sources = store.all(show_password=shown_passwords(show_sensitive))
+    sources = store.all(show_password=passwords_shown(show_sensitive))
     return jsonify([display(source) for source in sources])
 
 
@@ -368,7 +360,7 @@ def add(connection_name, body):
 def show(connection_name, show_sensitive):
     name = known(connection_name)
     try:
-        source = store.get(name, show_password=shown_passwords(show_sensitive))
+        source = store.get(name, show_password=passwords_shown(show_sensitive))
     except NotFound:
         raise missing(name) from None
     return jsonify(display(source))

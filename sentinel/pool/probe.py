@@ -39,10 +39,14 @@ def primary_parameters(source):
 
 def from_conninfo(conninfo):
     """libpq keywords of a connection string (URL or key=value), or Invalid."""
+    if "\x00" in conninfo:
+        raise Invalid("a NUL character cannot be sent to PostgreSQL")
     try:
         return psycopg2.extensions.parse_dsn(conninfo)
     except psycopg2.ProgrammingError as exc:
-        raise Invalid(f"Invalid connection string: {_first_line(exc)}") from None
+        # libpq quotes the word it stumbled on, which may be the password.
+        reason = "" if "password" in conninfo else f" ({_first_line(exc)})"
+        raise Invalid(f"not a libpq connection string (a URL or key=value pairs){reason}") from None
 
 
 def _first_line(exc):

@@ -15,7 +15,7 @@ from urllib.parse import unquote, urlsplit
 from flask import Blueprint, jsonify, request
 
 from ..answers import error_body
-from ..auth.access import token_required
+from ..auth.access import passwords_shown, token_required
 from ..contract import (
     BOOLEAN,
     INTEGER,
@@ -474,8 +474,6 @@ def updated_fields(body, current):
 def find(id_or_name, show_password=False):
     """The source a URL names (a UUID is an id, anything else a name)."""
     try:
-        if "\x00" in id_or_name:  # no name holds one, and PostgreSQL takes no NUL
-            raise NotFound(id_or_name)
         return store.get(id_or_name, show_password=show_password)
     except NotFound:
         raise NotFound(f"Not found: no database with the id or name {id_or_name!r}") from None
@@ -506,10 +504,11 @@ def refuse_taken(name):
     "Every database (source), by name",
     query=SHOW_SENSITIVE,
     answers={200: record(data=array(DATABASE))},
-    description="Passwords are obfuscated unless `show_sensitive=true`.",
+    errors=(403,),
+    description="Passwords are obfuscated unless `show_sensitive=true` (admin role).",
 )
 def databases(show_sensitive):
-    visible = show_sensitive == "true"
+    visible = passwords_shown(show_sensitive == "true")
     return jsonify(data=[shown(source) for source in store.all(show_password=visible)])
 
 
@@ -546,11 +545,12 @@ def create(body):
     "A database by id (a UUID) or name",
     query=SHOW_SENSITIVE,
     answers={200: DATABASE},
-    errors=(404,),
-    description="The password is obfuscated unless `show_sensitive=true`.",
+    errors=(403, 404),
+    description="The password is obfuscated unless `show_sensitive=true` (admin role).",
 )
 def database(id_or_name, show_sensitive):
-    return jsonify(shown(find(id_or_name, show_password=show_sensitive == "true")))
+    visible = passwords_shown(show_sensitive == "true")
+    return jsonify(shown(find(id_or_name, show_password=visible)))
 
 
 @blueprint.route("/postgres_databases/<id_or_name>", methods=["PUT", "PATCH"])

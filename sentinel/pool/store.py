@@ -333,12 +333,15 @@ def _defaults():
 
 def _identified(name_or_id):
     """The condition on the source with this id (anything uuid.UUID reads) or
-    this exact name."""
+    this exact name. A name no source can have (a NUL in it, which a
+    PostgreSQL state cannot even compare) is not looked up."""
     if not isinstance(name_or_id, str):
         raise NotFound("No such source.")
     try:
         source_id = str(uuid.UUID(name_or_id))
     except ValueError:
+        if not NAME.fullmatch(name_or_id):
+            raise _not_found(name_or_id) from None
         return Source.name == name_or_id
     return Source.id == source_id
 
