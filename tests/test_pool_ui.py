@@ -232,6 +232,17 @@ def test_the_list_shows_how_the_last_collection_went(page, admin, pool):
 
 
 @browser
+def test_markup_in_a_tag_or_an_error_is_shown_as_text(page, admin, pool):
+    name = pool.create(tags={"note": "<b>bold</b>"})["name"]
+    pool.collected(name, connected=False, error="<img src=x>refused")
+    open_page(page, admin)
+    listed = row(page, name)
+    expect(listed).to_contain_text("note=<b>bold</b>")
+    expect(listed).to_contain_text("<img src=x>refused")
+    expect(listed.locator("b, img")).to_have_count(0)
+
+
+@browser
 def test_sources_are_filtered_by_tag(page, admin, pool):
     mark = uuid.uuid4().hex[:6]
     prod = pool.create(tags={"env": f"prod-{mark}"})["name"]
