@@ -24,7 +24,7 @@ import jsonschema
 from flask import request
 from werkzeug.exceptions import RequestEntityTooLarge
 
-from .errors import BadJSON, Malformed, NotSent, Unauthorized
+from .errors import BadJSON, Invalid, Malformed, NotSent, Unauthorized
 
 OPENAPI_VERSION = "3.1.0"
 JSON = "application/json"
@@ -113,6 +113,7 @@ class Contract:
     form: dict | None = None
     malformed: type = Malformed
     error: dict | None = None  # {media type: schema} of failures; default {"error"}
+    body_media: str = "application/json"
 
 
 def describe(
@@ -127,15 +128,18 @@ def describe(
     form=None,
     malformed=Malformed,
     error=None,
+    body_media=JSON,
 ):
     """Describe a route and validate what it receives from the description.
 
     `answers`: {status: JSON schema, or None for a JSON body not described
-    further, or (media type, schema)} of its successful answers; `errors`:
+    further, or (media type, schema), or a list of those for an answer in
+    several media types} of its successful answers; `errors`:
     the statuses of its failures (their body is the API's error object);
     `query`: {name: schema} of optional query parameters, converted from
     text by their type and passed to the view as keyword arguments; `body`:
-    the schema of a JSON body, passed as `body`; `absent`: the error for a
+    the schema of a JSON body (or, with `body_media="text/plain"`, of a body
+    of text taken whatever its Content-Type), passed as `body`; `absent`: the error for a
     required body property that was not sent, and `malformed` for a value
     the schema refuses (both called with the parameter's name); `form`:
     {name: schema} of an HTML form's fields (validated by the form itself);
@@ -153,6 +157,7 @@ def describe(
         form=form,
         malformed=malformed,
         error=error,
+        body_media=body_media,
     )
 
     query_validators = {name: Validator(schema) for name, schema in contract.query.items()}
@@ -164,7 +169,8 @@ def describe(
             for name, validator in query_validators.items():
                 kwargs[name] = parse_query(name, request.args.get(name), validator, malformed)
             if body_validator is not None:
-                kwargs["body"] = parse_body(read_json(), body_validator, absent, malformed)
+                given = read_json() if body_media == JSON else read_text()
+                kwargs["body"] = parse_body(given, body_validator, absent, malformed)
             return view(*args, **kwargs)
 
         wrapper.contract = contract
@@ -219,14 +225,27 @@ def _check_tree(value):
             pending.extend((child, depth + 1) for child in children)
 
 
-def read_json():
-    """The request body as JSON, whatever its Content-Type (as the agent reads it)."""
+def _read_body():
     raw = request.get_data(cache=True)
     limit = request.max_content_length
     if request.content_length is None and limit is not None and len(raw) >= limit:
         # A chunked body has no length to refuse it by: werkzeug stops reading
         # it at the limit without a word, so reaching the limit is going past it.
         raise RequestEntityTooLarge()
+    return raw
+
+
+def read_text():
+    """The request body as text, whatever its Content-Type."""
+    try:
+        return _read_body().decode()
+    except UnicodeDecodeError:
+        raise Invalid("The body is not UTF-8 text.") from None
+
+
+def read_json():
+    """The request body as JSON, whatever its Content-Type (as the agent reads it)."""
+    raw = _read_body()
     if not raw.strip():
         raise BadJSON()
     try:
@@ -343,6 +362,8 @@ def openapi_path(rule):
 
 
 def _content(answer):
+    if isinstance(answer, list):
+        return {media: _content((media, schema))[media] for media, schema in answer}
     media, schema = answer if isinstance(answer, tuple) else (JSON, answer)
     return {media: {"schema": schema}} if schema is not None else {media: {}}
 
@@ -370,7 +391,8 @@ def _error_statuses(contract, view):
     if contract.query:
         statuses.add(contract.malformed.status)
     if contract.body is not None:
-        statuses |= {BadJSON.status, contract.absent.status, contract.malformed.status, 413}
+        statuses |= {BadJSON.status, Invalid.status, contract.absent.status, 413}
+        statuses.add(contract.malformed.status)
     return statuses
 
 
@@ -419,7 +441,8 @@ def operation(rule, view, contract, method):
             f"{described.get('description', '')}\n\nNeeds the {role} role.".strip()
         )
     if contract.body is not None:
-        described["requestBody"] = {"required": True, "content": {JSON: {"schema": contract.body}}}
+        content = {contract.body_media: {"schema": contract.body}}
+        described["requestBody"] = {"required": True, "content": content}
     if contract.form is not None:
         form = record(contract.form)
         described["requestBody"] = {

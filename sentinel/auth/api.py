@@ -53,8 +53,7 @@ SESSION = {"type": "string", "pattern": "^[0-9a-f]{64}$"}
     "Sign in: a new session id, for X-Session (temBoard) or Token (pgwatch)",
     body=CREDENTIALS,
     absent=Malformed,
-    # Two media for one status: application/json {"session"} or text/plain.
-    answers={200: ("*/*", {"anyOf": [record(session=SESSION), SESSION]})},
+    answers={200: [(JSON, record(session=SESSION)), (PLAIN, SESSION)]},
     errors=(401, 404, 429, 503),
     error={JSON: ERROR, PLAIN: STRING},
     description='temBoard\'s body `{"username", "password"}` is answered 200'

@@ -16,8 +16,7 @@ from urllib.parse import quote
 
 import peewee
 import redis.exceptions
-from flask import Blueprint, Response, jsonify, request
-from werkzeug.exceptions import RequestEntityTooLarge
+from flask import Blueprint, Response, jsonify
 
 from .. import state
 from ..answers import error_body
@@ -251,19 +250,6 @@ def _delete(source_name):
     return Response("", mimetype="text/plain")
 
 
-def _raw_text():
-    """The request body as text, whatever its Content-Type (pgwatch's UI sends
-    a connection string as it is)."""
-    raw = request.get_data(cache=True)
-    limit = request.max_content_length
-    if request.content_length is None and limit is not None and len(raw) >= limit:
-        raise RequestEntityTooLarge()  # a chunked body werkzeug cut at the limit
-    try:
-        return raw.decode()
-    except UnicodeDecodeError:
-        raise Invalid("the body is not UTF-8 text") from None
-
-
 # -- health ----------------------------------------------------------------------------
 
 
@@ -412,16 +398,17 @@ def delete_source(name):
 @token_required(scheme="token", admin=True)
 @described(
     "Whether a connection string logs in",
+    body={**STRING, "maxLength": 4096},
+    body_media="text/plain",
     answers={200: EMPTY},
-    errors=(400, 413),
     description="The raw body is a libpq connection string (a URL or key=value pairs),"
     " read as a source's ConnStr is. 200 with an empty body once the server accepted"
     f" the login and answered a query, within {probe.CONNECT_TIMEOUT} s; 400 with the"
     " driver's reason otherwise, the password never in it. Admins only: it makes"
     " Sentinel open a connection to the address given.",
 )
-def test_connect():
-    probe.check(probe.parameters(connection_fields(_raw_text())))
+def test_connect(body):
+    probe.check(probe.parameters(connection_fields(body)))
     return Response("", mimetype="text/plain")
 
 
