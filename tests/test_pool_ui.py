@@ -353,25 +353,25 @@ def test_a_viewer_is_refused_a_write(page, viewer, pool):
     assert pool.exists(source["name"])
 
 
-def test_no_answer_of_the_page_holds_a_password_in_clear(app, client, make_user, pg_cluster):
-    """Through the Flask client: each answer is also checked against its
-    description in /openapi.json, and for the app's secrets, this one among them."""
-    password = pg_cluster.password
-    app.used_secrets.add(password)
-    username, user_password = make_user("poolui", "poolui-password")
+def signed_in(client, make_user):
+    """Sign a Flask test client in through the form, as a browser does; the
+    headers the page's own calls send."""
+    username, password = make_user("poolui", "poolui-password")
     login = client.get("/ui/login").get_data(as_text=True)
     token = re.search(r'<meta name="csrf-token" content="([^"]+)"', login).group(1)
-    client.post(
-        "/ui/login", data={"username": username, "password": user_password, "csrf_token": token}
-    )
-    headers = {"X-CSRFToken": token, "Accept": "application/json"}
-    form = {
-        "name": "leakcheck",
+    client.post("/ui/login", data={"username": username, "password": password, "csrf_token": token})
+    return {"X-CSRFToken": token, "Accept": "application/json"}
+
+
+def form_of(pg_cluster, name):
+    """The form's fields for a source on the test cluster, as the page sends them."""
+    return {
+        "name": name,
         "host": "127.0.0.1",
         "port": str(pg_cluster.port),
         "dbname": "postgres",
         "user": "postgres",
-        "password": password,
+        "password": pg_cluster.password,
         "sslmode": "prefer",
         "tags": "",
         "group": "default",
@@ -379,6 +379,15 @@ def test_no_answer_of_the_page_holds_a_password_in_clear(app, client, make_user,
         "preset": "",
         "enabled": True,
     }
+
+
+def test_no_answer_of_the_page_holds_a_password_in_clear(app, client, make_user, pg_cluster):
+    """Through the Flask client: each answer is also checked against its
+    description in /openapi.json, and for the app's secrets, this one among them."""
+    password = pg_cluster.password
+    app.used_secrets.add(password)
+    headers = signed_in(client, make_user)
+    form = form_of(pg_cluster, "leakcheck")
     created = client.post("/ui/sources/", json=form, headers=headers)
     assert created.status_code == 201
     source_id = created.get_json()["source"]["id"]
@@ -401,3 +410,13 @@ def test_no_answer_of_the_page_holds_a_password_in_clear(app, client, make_user,
     ]
     assert [answer.status_code for answer in answers] == [201, 200, 200, 200, 200]
     assert not [answer for answer in answers if password.encode() in answer.get_data()]
+
+
+def test_a_write_without_its_csrf_token_is_refused(app, client, make_user, pg_cluster):
+    headers = signed_in(client, make_user)
+    created = client.post("/ui/sources/", json=form_of(pg_cluster, "kept"), headers=headers)
+    source_id = created.get_json()["source"]["id"]
+    refused = client.post(f"/ui/sources/{source_id}/delete", headers={"Accept": "application/json"})
+    assert refused.status_code == 400
+    assert refused.get_json()["error"] == "The form has expired; reload the page and try again."
+    assert client.get(f"/ui/sources/{source_id}", headers=headers).status_code == 200

@@ -90,6 +90,8 @@ CONNECTION = record(
     optional={"id": UUID},
 )
 SAVED = record(source=ROW)
+# A write without a body still fails 400 when its CSRF token is missing or stale.
+NO_BODY_ERRORS = (400, 404)
 PORT = re.compile(r"[0-9]{1,5}")
 
 
@@ -289,14 +291,14 @@ def _enabled(source_id, enabled):
 
 @blueprint.post("/<source_id>/enable")
 @signed_in(admin=True)
-@described("Collect from a source again", answers={200: SAVED}, errors=(404,))
+@described("Collect from a source again", answers={200: SAVED}, errors=NO_BODY_ERRORS)
 def enable(source_id):
     return _enabled(source_id, True)
 
 
 @blueprint.post("/<source_id>/disable")
 @signed_in(admin=True)
-@described("Stop collecting from a source, keeping it", answers={200: SAVED}, errors=(404,))
+@described("Stop collecting from a source, keeping it", answers={200: SAVED}, errors=NO_BODY_ERRORS)
 def disable(source_id):
     return _enabled(source_id, False)
 
@@ -306,7 +308,7 @@ def disable(source_id):
 @described(
     "Delete a source, for every API",
     answers={200: record(deleted=record(id=STRING, name=STRING))},
-    errors=(404,),
+    errors=NO_BODY_ERRORS,
 )
 def delete(source_id):
     return jsonify(deleted=store.delete(source_id))
