@@ -134,7 +134,8 @@ def parse_tags(text):
 
 
 def parse_port(text):
-    if not PORT.fullmatch(text.strip()):
+    text = text.strip()
+    if not PORT.fullmatch(text):
         raise Invalid("port: expected a whole number, such as 5432", field="port")
     return int(text)
 
