@@ -17,6 +17,7 @@ from flask import request
 from playwright.sync_api import sync_playwright
 
 from sentinel import config, contract, create_app, state
+from sentinel.auth import accounts, sessions
 from sentinel.dev import sandbox
 
 ARTIFACTS = Path(__file__).parent / "artifacts"
@@ -171,20 +172,20 @@ def leaks(answers, secrets):
     return found
 
 
-@pytest.fixture
-def app(settings):
+def checked_app(settings, users=()):
+    """A new app whose every answer is checked: against the route's OpenAPI
+    description, and for any secret it was given (`users`: (name, password,
+    role) made now, their passwords included) or an API token. What is wrong
+    collects until problems_of() takes it."""
     app = create_app(settings)
-    violations = []
-    # Every secret the test gives the app, users' passwords included (make_user).
     app.used_secrets = secrets_of(app.config["SENTINEL"])
-    answers = []
+    app.violations, app.answers = [], []
 
     @app.after_request
     def check_against_the_description(response):
-        # Every answer of every test must match the route's OpenAPI description.
         problem = contract.answer_problem(app, request, response)
         if problem:
-            violations.append(problem)
+            app.violations.append(problem)
         return response
 
     @app.after_request
@@ -192,17 +193,52 @@ def app(settings):
         # Files are sent as they are read: none of them is an answer of Sentinel's.
         if not response.direct_passthrough and not response.is_streamed:
             headers = str(response.headers).encode()
-            answers.append((f"{request.method} {request.path}", headers + response.get_data()))
+            app.answers.append((f"{request.method} {request.path}", headers + response.get_data()))
         return response
 
-    yield app
-    assert not violations, violations
-    # ... and none may give away a secret it was given, or an API token.
-    leaked = leaks(answers, app.used_secrets)
-    assert not leaked, leaked
+    with app.app_context():
+        for username, password, role in users:
+            accounts.create_user(username, password, role)
+            app.used_secrets.add(password)
+    return app
+
+
+def problems_of(app):
+    """The answers since the last call that broke their description or gave
+    away a secret (users' passwords made since included), and forget them."""
+    problems = app.violations + leaks(app.answers, app.used_secrets)
+    app.violations.clear()
+    app.answers.clear()
+    return problems
+
+
+def close_app(app):
     app.extensions["sentinel.postgres"].close()
     app.extensions["sentinel.redis"].close()
     state.database.close_all()
+
+
+def state_settings(base, pg_cluster, redis_url):
+    """Settings of an app on the test cluster with its state under `base`."""
+    return {
+        "pg_dsn": pg_cluster.dsn(),
+        "pg_data": str(pg_cluster.data),
+        "redis_url": redis_url,
+        "database": f"sqlite:///{base / 'state' / 'sentinel.db'}",
+        "state_dir": str(base / "state"),
+        "hostname": "sentinel.test",
+    }
+
+
+@pytest.fixture
+def app(settings):
+    app = checked_app(settings)
+    yield app
+    # Every answer of every test must match its route's description, and none
+    # may give away a secret it was given, or an API token.
+    problems = problems_of(app)
+    assert not problems, problems
+    close_app(app)
 
 
 @pytest.fixture
@@ -213,8 +249,6 @@ def client(app):
 @pytest.fixture
 def make_user(app):
     def make(username="alice", password="alice-password", role="admin"):
-        from sentinel.auth import accounts
-
         with app.app_context():
             accounts.create_user(username, password, role)
         app.used_secrets.add(password)
@@ -280,8 +314,6 @@ def make_token(app, make_user):
     """An API token of a new user of `role`, for the pool's dialects."""
 
     def make(username="tokenholder", role="admin"):
-        from sentinel.auth import accounts, sessions
-
         make_user(username, f"{username}-password", role)
         with app.app_context():
             return sessions.create_token(accounts.get_user(username), "tests")

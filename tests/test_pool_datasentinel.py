@@ -9,10 +9,8 @@ import re
 
 import pytest
 import redis
-from conftest import leaks, secrets_of  # the checks conftest.app makes, for this module's app
-from flask import request
+from conftest import checked_app, close_app, problems_of, state_settings
 
-from sentinel import contract, create_app, state
 from sentinel.auth import accounts, sessions
 from sentinel.core import notifications
 from sentinel.dev.sandbox import free_port
@@ -46,54 +44,28 @@ def app(tmp_path_factory, pg_cluster, redis_server):
     still starts with an empty pool and no failed logins (`fresh`), and every
     answer is checked against its description and for secrets, as conftest's
     `app` does."""
-    state_dir = tmp_path_factory.mktemp("datasentinel") / "state"
-    app = create_app(
-        {
-            "pg_dsn": pg_cluster.dsn(),
-            "pg_data": str(pg_cluster.data),
-            "redis_url": redis_server.url,
-            "database": f"sqlite:///{state_dir / 'sentinel.db'}",
-            "state_dir": str(state_dir),
-            "hostname": "sentinel.test",
-        }
-    )
-    app.used_secrets = secrets_of(app.config["SENTINEL"]) | {ADMIN[1], VIEWER[1]}
-    app.problems = []
-
-    @app.after_request
-    def check(response):
-        problem = contract.answer_problem(app, request, response)
-        if problem:
-            app.problems.append(problem)
-        if not response.direct_passthrough and not response.is_streamed:
-            answer = str(response.headers).encode() + response.get_data()
-            where = f"{request.method} {request.path}"
-            app.problems += leaks([(where, answer)], app.used_secrets)
-        return response
-
+    base = tmp_path_factory.mktemp("datasentinel")
+    app = checked_app(state_settings(base, pg_cluster, redis_server.url), (ADMIN, VIEWER))
     with app.app_context():
-        for username, password, role in (ADMIN, VIEWER):
-            accounts.create_user(username, password, role)
         app.tokens = {
             role: sessions.create_token(accounts.get_user(username), "tests")
             for username, _, role in (ADMIN, VIEWER)
         }
     yield app
-    app.extensions["sentinel.postgres"].close()
-    app.extensions["sentinel.redis"].close()
-    state.database.close_all()
+    close_app(app)
 
 
 @pytest.fixture(autouse=True)
 def fresh(app, redis_server):
     """An empty pool and no throttled login after each test, whose answers
     must all have matched their description and held no secret."""
+    problems_of(app)
     yield
-    problems, app.problems = app.problems, []
     with app.app_context():
         for source in store.all():
             store.delete(source["id"])
     redis.Redis.from_url(redis_server.url).flushall()
+    problems = problems_of(app)
     assert not problems, problems
 
 

@@ -7,10 +7,9 @@ from urllib.parse import quote
 
 import psycopg2.extensions
 import pytest
-from conftest import leaks, secrets_of
-from flask import request
+from conftest import checked_app, close_app, problems_of, state_settings
 
-from sentinel import contract, create_app, state
+from sentinel import create_app
 from sentinel.auth import accounts, sessions
 from sentinel.dev.sandbox import free_port
 from sentinel.pool import probe, store
@@ -45,57 +44,28 @@ def app(tmp_path_factory, pg_cluster, redis_server):
     """One Sentinel for the module, its users and tokens made once: each test
     starts without sources (see `fresh`), so none depends on another."""
     base = tmp_path_factory.mktemp("pgwatch")
-    settings = {
-        "pg_dsn": pg_cluster.dsn(),
-        "pg_data": str(pg_cluster.data),
-        "redis_url": redis_server.url,
-        "database": f"sqlite:///{base / 'state' / 'sentinel.db'}",
-        "state_dir": str(base / "state"),
-        "hostname": "sentinel.test",
-    }
-    app = create_app(settings)
-    app.used_secrets = secrets_of(app.config["SENTINEL"]) | set(USERS.values())
-    app.violations, app.answers = [], []
-
-    @app.after_request
-    def check_against_the_description(response):
-        problem = contract.answer_problem(app, request, response)
-        if problem:
-            app.violations.append(problem)
-        return response
-
-    @app.after_request
-    def keep_for_the_secrets_check(response):
-        headers = str(response.headers).encode()
-        app.answers.append((f"{request.method} {request.path}", headers + response.get_data()))
-        return response
-
+    users = [(username, password, role) for (username, role), password in USERS.items()]
+    app = checked_app(state_settings(base, pg_cluster, redis_server.url), users)
     with app.app_context():
-        for (username, role), password in USERS.items():
-            accounts.create_user(username, password, role)
         app.tokens = {
             role: sessions.create_token(accounts.get_user(username), "tests")
             for username, role in USERS
         }
     yield app
-    app.extensions["sentinel.postgres"].close()
-    app.extensions["sentinel.redis"].close()
-    state.database.close_all()
+    close_app(app)
 
 
 @pytest.fixture(autouse=True)
 def fresh(app):
     """Each test: no source at its start; every answer it got described, and
     none giving away a secret."""
-    app.violations.clear()
-    app.answers.clear()
+    problems_of(app)
     yield
     with app.app_context():
         for source in store.all():
             store.delete(source["id"])
-    assert not app.violations, app.violations
-    leaked = leaks(app.answers, app.used_secrets)
-    assert not leaked, leaked
+    problems = problems_of(app)
+    assert not problems, problems
 
 
 @pytest.fixture
