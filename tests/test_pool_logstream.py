@@ -2,7 +2,11 @@
 the real gunicorn and a real Redis. Lines logged by any process reach every
 stream; a client that stops reading slows no one and loses only its own
 lines; a process serves a bounded number of streams; a stop does not wait on
-an open stream; a Redis outage ends the streams cleanly and nothing else."""
+an open stream; a Redis outage ends the streams cleanly and nothing else.
+
+The module's service serves HTTPS (gunicorn's own TLS, as the temBoard UI
+wants its agents): the harder case, where a stream's reads and writes share
+one TLS connection between two threads. Those of their own serve HTTP."""
 
 import base64
 import logging
@@ -26,18 +30,39 @@ from sentinel.auth import accounts, sessions
 from sentinel.dev import sandbox
 from sentinel.pool import logstream
 
-# A process of its own that logs like Sentinel's do, through the publisher a
-# Sentinel application attaches. argv: Redis URL, how many lines, their event.
-LOGGER = """
+# Another process logging lines fast, like Sentinel's do (through the
+# publisher a Sentinel application attaches), once told to go.
+# argv: Redis URL, how many lines, what pads each.
+FLOOD = """
 import logging, sys
 from sentinel import logs
 from sentinel.pool.logstream import Publisher
-logs.configure("INFO")
 logs.attach(Publisher(sys.argv[1]), "text")
 log = logging.getLogger("sentinel.elsewhere")
+log.setLevel("INFO")
+print("ready", flush=True)
+sys.stdin.readline()
 for n in range(int(sys.argv[2])):
-    log.info("event=%s n=%s", sys.argv[3], n)
+    log.info("event=flood n=%s padding=%s", n, sys.argv[3])
 """
+
+
+@pytest.fixture(scope="module")
+def service(tmp_path_factory, pg_cluster, redis_server):
+    """This module's gunicorn-served Sentinel: conftest's, over its own TLS
+    (a self-signed certificate)."""
+    state_dir = tmp_path_factory.mktemp("tls-service-state")
+    env = {
+        **os.environ,
+        "SENTINEL_STATE_DIR": str(state_dir),
+        "SENTINEL_PG_DSN": pg_cluster.dsn(),
+        "SENTINEL_REDIS_URL": redis_server.url,
+        "SENTINEL_HOSTNAME": "sentinel.test",
+        "SENTINEL_TLS": "self-signed",
+    }
+    service = sandbox.Service(env, log=state_dir / "gunicorn.log").start()
+    yield service
+    service.stop()
 
 
 def log_here(service, event):
@@ -55,12 +80,20 @@ def make_token(service, role="admin"):
         return sessions.create_token(accounts.get_user(name), "log stream")
 
 
-def stream_url(service, token):
-    return f"ws://127.0.0.1:{service.port}/log?Token={token}"
-
-
 def open_stream(service, token):
-    return simple_websocket.Client.connect(stream_url(service, token))
+    scheme = "wss" if service.ssl_context() else "ws"
+    url = f"{scheme}://127.0.0.1:{service.port}/log?Token={token}"
+    return simple_websocket.Client.connect(url, ssl_context=service.ssl_context())
+
+
+def close_stream(stream):
+    """Close a stream as a client, without the race simple-websocket's
+    close() leaves: it closes the socket while its reader thread may still
+    wait in recv() on it, and the next socket the test opens, given the same
+    descriptor, would lose its first bytes to that thread. Shut the socket
+    down first: the wait ends, and the thread closes the socket itself."""
+    stream.sock.shutdown(socket.SHUT_RDWR)
+    stream.thread.join(10)
 
 
 def lines_until(stream, wanted, act=None, timeout=15):
@@ -85,6 +118,8 @@ def handshake(service, token, receive_buffer=None):
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, receive_buffer)
     sock.settimeout(10)
     sock.connect(("127.0.0.1", service.port))
+    if service.ssl_context():
+        sock = service.ssl_context().wrap_socket(sock)
     key = base64.b64encode(os.urandom(16)).decode()
     request = (
         f"GET /log?Token={token} HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\n"
@@ -125,7 +160,9 @@ def read_frame(sock):
 
 def status_took(service):
     started = time.monotonic()
-    with urllib.request.urlopen(service.url + "/status", timeout=30) as answer:
+    with urllib.request.urlopen(
+        service.url + "/status", timeout=30, context=service.ssl_context()
+    ) as answer:
         assert answer.status == 200
     return time.monotonic() - started
 
@@ -137,7 +174,7 @@ def failed_login(service, username):
         headers={"Content-Type": "application/json"},
     )
     try:
-        urllib.request.urlopen(request, timeout=10)
+        urllib.request.urlopen(request, timeout=10, context=service.ssl_context())
     except urllib.error.HTTPError as error:
         return error.code
     raise AssertionError("a wrong password was accepted")
@@ -186,7 +223,7 @@ def test_a_failed_login_is_streamed_from_whichever_worker_logs_it(service):
     try:
         line = lines_until(stream, marker, act=lambda: failed_login(service, marker))
     finally:
-        stream.close()
+        close_stream(stream)
     assert "event=login_failed" in line or "event=login_throttled" in line
 
 
@@ -196,19 +233,8 @@ def test_a_line_logged_by_another_process_is_streamed(service):
         log_here(service, "from_elsewhere")
         line = lines_until(stream, "event=from_elsewhere")
     finally:
-        stream.close()
+        close_stream(stream)
     assert line.endswith(" level=WARNING logger=sentinel.elsewhere event=from_elsewhere")
-
-
-def test_the_stream_works_over_gunicorns_own_tls(serve):
-    service = serve(SENTINEL_TLS="self-signed")
-    url = f"wss://127.0.0.1:{service.port}/log?Token={make_token(service)}"
-    stream = simple_websocket.Client.connect(url, ssl_context=service.ssl_context())
-    try:
-        log_here(service, "over_tls")
-        lines_until(stream, "event=over_tls")
-    finally:
-        stream.close()
 
 
 @pytest.mark.parametrize("token", ["", "snt_" + "x" * 43, "0" * 64])
@@ -221,35 +247,45 @@ def test_a_handshake_without_a_valid_token_is_refused(service, token):
 def test_a_client_that_stops_reading_slows_no_one_and_loses_only_its_lines(service):
     token = make_token(service)
     reader = open_stream(service, token)
-    status, _, stalled = handshake(service, token, receive_buffer=4096)
-    assert status == 101
+    flood = subprocess.Popen(
+        [sys.executable, "-c", FLOOD, service.env["SENTINEL_REDIS_URL"], "2000", "x" * 400],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+    )
+    stalled = None
     try:
         log_here(service, "warm_up")
         lines_until(reader, "event=warm_up")
         before = [status_took(service) for _ in range(10)]
+        assert flood.stdout.readline() == b"ready\n"
+        # Opened last: Sentinel drops a client that answers no ping for 30 s.
+        status, _, stalled = handshake(service, token, receive_buffer=4096)
+        assert status == 101
 
-        flood = subprocess.Popen(
-            [sys.executable, "-c", LOGGER, service.env["SENTINEL_REDIS_URL"], "3000"]
-            + ["flood padding=" + "x" * 400],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
+        flood.stdin.write(b"go\n")
+        flood.stdin.flush()
         during = []
         while flood.poll() is None or not during:
             during.append(status_took(service))
         assert flood.wait() == 0
 
-        # The client that kept reading gets what is logged next.
-        lines_until(reader, "event=after_flood", act=lambda: log_here(service, "after_flood"))
-        # The one that stopped was not dropped: it is told what it lost.
-        stalled.settimeout(10)
+        # The client that stopped reading was not dropped: it is told what it lost.
         while True:
             opcode, payload = read_frame(stalled)
             if opcode == 1 and b"event=log_lines_dropped" in payload:
                 break
+        # The one that kept reading gets what is logged next.
+        lines_until(reader, "event=after_flood", act=lambda: log_here(service, "after_flood"))
     finally:
-        reader.close()
-        stalled.close()
+        close_stream(reader)
+        if stalled is not None:
+            stalled.close()
+        if flood.poll() is None:
+            flood.kill()
+        flood.wait()
+        flood.stdin.close()
+        flood.stdout.close()
     figures = (
         f"GET /status before: median {statistics.median(before) * 1000:.1f} ms;"
         f" during {len(during)} calls: median {statistics.median(during) * 1000:.1f} ms,"

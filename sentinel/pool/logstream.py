@@ -51,6 +51,9 @@ PING_INTERVAL = 15
 TICK = 0.5
 # Seconds a closing stream waits for its client's answering close frame.
 CLOSE_WAIT = 1.0
+# Seconds a stream waits for its reader thread once the connection is shut
+# down (a moment: anything it waited on fails at once).
+READER_EXIT_WAIT = 10.0
 # What a client sends is read and dropped; a message longer than this closes it.
 MAX_MESSAGE = 4096
 RETRY_AFTER = 10
@@ -216,19 +219,27 @@ class Subscription:
 class LentSocket:
     """The client's socket, lent to the WebSocket for the stream: it reads
     and writes through it, but only gunicorn closes it, once, when the
-    request is over (a socket closed under it would be counted closed twice)."""
+    request is over (a socket closed under it would be counted closed twice).
+
+    Its reader thread reads while the stream's thread writes: over TLS, both
+    would use one OpenSSL connection, which two threads may not use at once.
+    The reader only reads what has arrived, and the stream only writes what
+    the socket takes, so neither waits long for the other."""
 
     def __init__(self, sock):
         self.sock = sock
+        self.in_use = threading.Lock()
 
     def fileno(self):
         return self.sock.fileno()
 
     def send(self, data):
-        return self.sock.send(data)
+        with self.in_use:
+            return self.sock.send(data)
 
     def recv(self, size):
-        return self.sock.recv(size)
+        with self.in_use:
+            return self.sock.recv(size)
 
     def close(self):
         pass
@@ -335,7 +346,9 @@ def close(ws, sock, code):
         sock.shutdown(socket.SHUT_RDWR)  # ends the reader thread's wait at once
     except OSError:
         pass
-    ws.thread.join(CLOSE_WAIT)
+    # Gone before gunicorn closes the socket: a thread still reading from a
+    # closed descriptor could read from the next connection given its number.
+    ws.thread.join(READER_EXIT_WAIT)
 
 
 @token_required(scheme="token", admin=True)
