@@ -21,6 +21,7 @@ import urllib.request
 import uuid
 
 import pytest
+import redis
 import simple_websocket
 from conftest import app_of
 from polling import wait_for
@@ -199,6 +200,21 @@ def test_a_plain_get_without_the_upgrade_is_refused_in_words(client, make_token)
 def test_a_viewer_may_not_read_the_log(client, make_token):
     answer = client.get("/log", headers={"Token": make_token("watcher", role="viewer")})
     assert answer.status_code == 403
+
+
+def test_nothing_is_published_while_no_stream_listens(redis_url):
+    connection = redis.Redis.from_url(redis_url)
+    connection.config_resetstat()
+    publisher = logstream.Publisher(redis_url)
+    try:
+        for n in range(100):
+            publisher.handle(logging.makeLogRecord({"msg": "event=test n=%s", "args": (n,)}))
+        calls = connection.info("commandstats")
+    finally:
+        publisher.close()
+        connection.close()
+    assert "cmdstat_publish" not in calls
+    assert calls["cmdstat_pubsub|numsub"]["calls"] == 1  # asked once a second at most
 
 
 def test_logging_stays_fast_when_redis_is_down():
