@@ -6,7 +6,7 @@ stream SUBSCRIBEs to it and sends each line to its client as a text frame.
 
 No stream slows the service or another stream: a thread of its own reads the
 channel into a bounded queue, and a line that finds it full is dropped (the
-client is told how many before the next line it gets); lines wait there while
+client is told how many, among the next lines it gets); lines wait there while
 the client's socket takes no more, so a client that stops reading holds its
 stream's thread, nothing else, until the pings it no longer answers close it.
 Each stream holds one of its process's few gunicorn threads: a process serves
