@@ -24,9 +24,11 @@ ARTIFACTS = Path(__file__).parent / "artifacts"
 
 
 def pytest_configure(config):
-    # Tests must not read the machine's configuration or a developer's env.
+    # Tests must not read the machine's configuration or a developer's env
+    # (but `make fuzz` says how many examples the fuzz runs send).
+    kept = ("SENTINEL_PG_BINDIR", "SENTINEL_FUZZ_EXAMPLES")
     for name in list(os.environ):
-        if name.startswith("SENTINEL_") and name != "SENTINEL_PG_BINDIR":
+        if name.startswith("SENTINEL_") and name not in kept:
             del os.environ[name]
     os.environ["SENTINEL_CONFIG"] = "/nonexistent/sentinel.conf"
 
@@ -41,6 +43,8 @@ LONGEST_FIRST = (
     "test_fuzz_plugins.py",
     "test_make_run.py",
     "test_fuzz_ui.py",
+    "test_fuzz_pool.py",
+    "test_pool_ui.py",
 )
 
 

@@ -28,6 +28,7 @@ PAGES = {
     "statements": "/ui/statements/",
     "maintenance": "/ui/maintenance/",
     "maintenance-jobs": "/ui/maintenance/jobs",
+    "sources": "/ui/sources/",
     "api": "/ui/api",
     "sign-in": "/ui/login",
 }
