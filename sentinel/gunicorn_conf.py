@@ -155,5 +155,12 @@ def pre_fork(server, worker):
     _gc.freeze()
 
 
+def on_reload(server):
+    """A reload (HUP) applies logconfig_dict again, which empties the root
+    logger and gunicorn's two: Sentinel's own lines would stop, on stderr and
+    on the live log stream. Its handlers go back on them."""
+    _logs.reattach(_settings["log_level"])
+
+
 def on_exit(server):
     _logging.getLogger("sentinel").info("event=service_stopped pid=%s", server.pid)

@@ -40,6 +40,17 @@ def quiet_level(level):
     return "DEBUG" if level == "DEBUG" else "WARNING"
 
 
+# {logger name: handlers} Sentinel added to loggers it does not configure
+# itself: gunicorn applies its logging configuration again on a reload (HUP),
+# which takes every handler off those loggers, and reattach() puts them back.
+_added = {}
+
+
+def _add(logger_name, handler):
+    logging.getLogger(logger_name).addHandler(handler)
+    _added.setdefault(logger_name, []).append(handler)
+
+
 def configure(level, log_format="text"):
     root = logging.getLogger()
     root.setLevel(level)
@@ -47,7 +58,7 @@ def configure(level, log_format="text"):
     if not ours:
         handler = logging.StreamHandler(sys.stderr)
         handler.sentinel = True
-        root.addHandler(handler)
+        _add("", handler)
         ours = [handler]
     for handler in ours:
         handler.setFormatter(formatter(log_format))
@@ -70,12 +81,24 @@ def attach(handler, log_format):
     handler.setFormatter(formatter(log_format))
     loggers = [logging.getLogger(name) for name in LINE_LOGGERS]
     replaced = {old for logger in loggers for old in logger.handlers if old.name == handler.name}
-    for logger in loggers:
+    for name, logger in zip(LINE_LOGGERS, loggers, strict=True):
         for old in replaced:
             logger.removeHandler(old)
-        logger.addHandler(handler)
+        _added[name] = [kept for kept in _added.get(name, []) if kept not in replaced]
+        _add(name, handler)
     for old in replaced:
         old.close()
+
+
+def reattach(level):
+    """Put back the handlers Sentinel added, and the root's level, after
+    gunicorn configured its logging again (on_reload)."""
+    logging.getLogger().setLevel(level)
+    for name, handlers in _added.items():
+        logger = logging.getLogger(name)
+        for handler in handlers:
+            if handler not in logger.handlers:
+                logger.addHandler(handler)
 
 
 class ClientTimedOut(logging.Filter):

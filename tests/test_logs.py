@@ -4,6 +4,7 @@ JSON lines for log shippers."""
 
 import json
 import os
+import signal
 import sqlite3
 import subprocess
 import sys
@@ -119,3 +120,21 @@ def test_json_lines_for_log_shippers(running):
     assert all({"time", "level", "logger", "message"} <= set(record) for record in records)
     assert any(record["message"].startswith("event=service_started") for record in records)
     assert any(record["logger"].startswith("gunicorn") for record in records)
+
+
+def test_a_reload_keeps_sentinels_lines(running):
+    service, worker, logs = running()
+    before = (logs / "web.log").read_text().count("Booting worker")
+    service.process.send_signal(signal.SIGHUP)
+    wait_for(
+        lambda: (logs / "web.log").read_text().count("Booting worker") >= before + 2,
+        what="the reloaded workers",
+    )
+    assert post(service, "/login", {"username": "nobody", "password": "wrong-guess"}) == 404
+    line = wait_for(
+        lambda: next(
+            (line for line in lines(logs / "web.log") if "event=login_failed" in line), None
+        ),
+        what="the failed login to be logged after the reload",
+    )
+    assert line.split(" ", 2)[2].startswith("level=WARNING logger=sentinel.auth")
