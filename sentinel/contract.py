@@ -80,6 +80,7 @@ ERROR = record(error=STRING)
 
 # Statuses the contract adds by itself, and what they mean.
 REASONS = {
+    101: "Switching Protocols (to a WebSocket)",
     200: "OK",
     201: "Created",
     302: "Redirect (to the sign-in page)",
