@@ -184,9 +184,12 @@ def served_routes(port, token):
     return served, missing
 
 
-def route_calls(served, raw, kind):
-    """The calls timed together: the raw SQL and each dialect's route of `kind`."""
+def route_calls(served, raw, kind, floor):
+    """The calls timed together: the raw SQL and each dialect's route of
+    `kind`; beside the show routes, a bare route (HTTP and Flask alone)."""
     calls = {"raw": raw.list if kind == "list" else raw.show}
+    if kind == "show":
+        calls["empty"] = lambda: floor.get_bytes("/bench/empty", {})
     for (dialect, route_kind), (client, path, headers, _) in served.items():
         if route_kind == kind:
             calls[dialect] = lambda client=client, path=path, headers=headers: client.get_bytes(
@@ -230,6 +233,9 @@ def report(in_process, figures, cpu, served, missing):
         raw = figures[kind]["raw"]["median"]
         print(f"  {'raw SQL, one connection':52} {fmt(figures[kind]['raw'])}")
         print(f"  {'':12}   CPU {cpu[kind]['raw']:.2f} ms a call")
+        if "empty" in figures[kind]:
+            print(f"  {'GET /bench/empty (bare route)':52} {fmt(figures[kind]['empty'])}")
+            print(f"  {'':12}   CPU {cpu[kind]['empty']:.2f} ms a call")
         for dialect, (list_path, show_path, _) in DIALECTS.items():
             path = list_path if kind == "list" else show_path.format(name=SHOWN)
             if (dialect, kind) in missing:
@@ -256,10 +262,11 @@ def run(environment, agent, n=100):
     service = environment.service()
     token, raw, in_process = prepare(service, environment.cluster.port)
     served, missing = served_routes(service.port, token)
+    floor = Client(service.port)
     figures, cpu = {}, {}
     try:
         for kind, cpu_calls in (("list", 30), ("show", 300)):
-            calls = route_calls(served, raw, kind)
+            calls = route_calls(served, raw, kind, floor)
             # Runs of 5: a list call takes tens of ms, and no connection
             # should sit idle past gunicorn's keep-alive while the others run.
             figures[kind] = interleaved(calls, n, warmup=5, run=5)
@@ -267,6 +274,7 @@ def run(environment, agent, n=100):
     finally:
         for client, *_ in served.values():
             client.close()
+        floor.close()
         raw.close()
         service.stop()
     checks = report(in_process, figures, cpu, served, missing)
