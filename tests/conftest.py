@@ -11,6 +11,7 @@ import uuid
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
+import argon2
 import psycopg2.extensions
 import pytest
 from flask import request
@@ -31,6 +32,11 @@ def pytest_configure(config):
         if name.startswith("SENTINEL_") and name not in kept:
             del os.environ[name]
     os.environ["SENTINEL_CONFIG"] = "/nonexistent/sentinel.conf"
+    # Users made and signed in through apps built in the test processes hash
+    # with argon2's cheapest parameters: the real ones (64 MiB, 3 passes) took
+    # a second a sign-in, hundreds of times over. Services and commands the
+    # tests start hash as installed; test_accounts checks those parameters.
+    accounts.hasher = argon2.PasswordHasher.from_parameters(argon2.profiles.CHEAPEST)
 
 
 # The modules that take a minute or more each (a container to provision, a

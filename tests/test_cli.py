@@ -1,5 +1,7 @@
 """The command line, run as a DBA runs it: `python -m sentinel ...`."""
 
+import sqlite3
+
 import pytest
 
 from sentinel import create_app
@@ -15,6 +17,16 @@ def test_create_a_user_with_the_password_on_stdin(sentinel, settings):
     assert result.returncode == 0, result.stderr
     assert "User alice created (admin)." in result.stdout
     assert login(settings, "alice", "alice-password").status_code == 200
+
+
+def test_passwords_are_stored_as_argon2id_hashes_of_the_recommended_cost(sentinel, settings):
+    sentinel("users", "create", "alice", "--password-stdin", stdin="alice-password\n")
+    database = settings["database"].removeprefix("sqlite:///")
+    with sqlite3.connect(database) as conn:
+        (stored,) = conn.execute("SELECT password_hash FROM users").fetchone()
+    # RFC 9106's second recommendation: 64 MiB, 3 passes, 4 lanes.
+    assert stored.startswith("$argon2id$v=19$m=65536,t=3,p=4$")
+    assert "alice-password" not in stored
 
 
 def test_create_a_user_with_the_password_prompted_twice(sentinel, settings):
