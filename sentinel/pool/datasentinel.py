@@ -167,14 +167,17 @@ NAMED = (404, 405)
 # -- mapping -----------------------------------------------------------------------------------
 
 
+# KEYS is in the document's order; `connected` comes after `enabled`.
+DISPLAYED = [(name, key.field, key.shown) for name, key in KEYS.items()]
+
+
 def display(source):
     """A source as Datasentinel shows a connection."""
     shown = {"name": source["name"]}
-    for name in ("host", "port", "user", "password", "tags", "enabled"):
-        shown[name] = KEYS[name].shown(source[KEYS[name].field])
-    shown["connected"] = source["connected"]
-    for name, key in KEYS.items():
-        shown.setdefault(name, key.shown(source[key.field]))
+    for name, field, convert in DISPLAYED:
+        shown[name] = source[field] if convert is as_is else convert(source[field])
+        if name == "enabled":
+            shown["connected"] = source["connected"]
     return shown
 
 

@@ -125,15 +125,22 @@ STATUS = record(status={"enum": ["ok", "busy"]})
 SHOW_SENSITIVE = {"show_sensitive": BOOLEAN}
 
 
+def _is_ipv6(host):
+    try:
+        ipaddress.IPv6Address(host)
+    except ValueError:
+        return False
+    return True
+
+
 def conn_str(source):
     """A source's connection as a postgresql:// URL, every part percent-quoted
     (a `*` of an obfuscated password kept as it is, which libpq reads alike)."""
-    try:
-        ipaddress.IPv6Address(source["host"])
-    except ValueError:
-        host = quote(source["host"], safe="")
-    else:  # in brackets, its colons as they are (a zone's % quoted)
-        host = f"[{quote(source['host'], safe=':')}]"
+    host = source["host"]
+    if ":" in host and _is_ipv6(host):  # in brackets, its colons as they are (a zone's % quoted)
+        host = f"[{quote(host, safe=':')}]"
+    else:
+        host = quote(host, safe="")
     userinfo = quote(source["user"], safe="")
     if source["password"]:
         userinfo += ":" + quote(source["password"], safe="*")
