@@ -118,6 +118,20 @@ def purge_expired():
     return Session.delete().where(Session.expires_at <= utcnow()).execute()
 
 
+class TokenUser(NamedTuple):
+    username: str
+    role: str
+
+
+# Written as SQL for the same reason as SESSION_SQL: built by peewee, the
+# lookup took 0.4-0.6 ms (0.016 ms this way) of the 4 ms a pool show route
+# takes in make bench, against 5 ms allowed.
+TOKEN_SQL = (
+    "SELECT t.id, t.last_used_at, u.username, u.role FROM api_token AS t"
+    " JOIN users AS u ON u.id = t.user_id WHERE t.token_hash = {param}"
+)
+
+
 def create_token(user, name):
     """Create an API token; the returned value is shown once and never stored."""
     raw = TOKEN_PREFIX + secrets.token_urlsafe(32)
@@ -146,12 +160,13 @@ def authenticate_token(raw):
     """
     if not isinstance(raw, str) or not raw.startswith(TOKEN_PREFIX) or len(raw) > 128:
         raise Unauthorized("Invalid token.")
-    token = (
-        ApiToken.select(ApiToken, User).join(User).where(ApiToken.token_hash == digest(raw)).first()
-    )
-    if token is None:
+    sql = TOKEN_SQL.format(param=database.param)
+    row = database.execute_sql(sql, (digest(raw),)).fetchone()
+    if row is None:
         raise Unauthorized("Invalid token.")
+    token_id, last_used_at, username, role = row
+    last_used_at = ApiToken.last_used_at.python_value(last_used_at)
     now = utcnow()
-    if token.last_used_at is None or now - token.last_used_at >= TOKEN_USE_RECORDED_EVERY:
-        ApiToken.update(last_used_at=now).where(ApiToken.id == token.id).execute()
-    return token.user
+    if last_used_at is None or now - last_used_at >= TOKEN_USE_RECORDED_EVERY:
+        ApiToken.update(last_used_at=now).where(ApiToken.id == token_id).execute()
+    return TokenUser(username, role)
