@@ -5,8 +5,8 @@ lines; a process serves a bounded number of streams; a stop does not wait on
 an open stream; a Redis outage ends the streams cleanly and nothing else.
 
 The module's service serves HTTPS (gunicorn's own TLS, as the temBoard UI
-wants its agents): the harder case, where a stream's reads and writes share
-one TLS connection between two threads. Those of their own serve HTTP."""
+wants its agents): the harder case, where a stream reads and writes one TLS
+connection without ever waiting on it. Those of their own serve HTTP."""
 
 import base64
 import logging
@@ -17,14 +17,25 @@ import struct
 import subprocess
 import sys
 import time
+import urllib.parse
 import urllib.request
 import uuid
+from collections import deque
 
 import pytest
 import redis
-import simple_websocket
 from conftest import app_of
 from polling import wait_for
+from wsproto import ConnectionType, WSConnection
+from wsproto.connection import ConnectionState
+from wsproto.events import (
+    AcceptConnection,
+    CloseConnection,
+    Ping,
+    RejectConnection,
+    Request,
+    TextMessage,
+)
 
 from sentinel import logs
 from sentinel.auth import accounts, sessions
@@ -81,20 +92,98 @@ def make_token(service, role="admin"):
         return sessions.create_token(accounts.get_user(name), "log stream")
 
 
+class ConnectionClosed(Exception):
+    """The server closed the stream: its close code (`reason`) and message."""
+
+    def __init__(self, reason, message):
+        super().__init__(reason, message)
+        self.reason = reason
+        self.message = message
+
+
+class Client:
+    """A WebSocket client as a browser is one: it answers pings, here while
+    the test waits in receive()."""
+
+    def __init__(self, url, ssl_context=None):
+        parts = urllib.parse.urlsplit(url)
+        self.sock = socket.create_connection((parts.hostname, parts.port), timeout=10)
+        if ssl_context is not None:
+            self.sock = ssl_context.wrap_socket(self.sock)
+        self.ws = WSConnection(ConnectionType.CLIENT)
+        self.texts = deque()
+        self.partial = ""
+        self.closed = None
+        self.sock.sendall(
+            self.ws.send(Request(host=parts.netloc, target=f"{parts.path}?{parts.query}"))
+        )
+        while self.ws.state is ConnectionState.CONNECTING:
+            self.ws.receive_data(receive_some(self.sock))
+            for event in self.ws.events():
+                assert not isinstance(event, RejectConnection), event
+                assert isinstance(event, AcceptConnection), event
+                break
+
+    def receive(self, timeout):
+        """The next text message, or None after `timeout` s without one."""
+        deadline = time.monotonic() + timeout
+        while not self.texts:
+            if self.closed is not None:
+                self.sock.close()  # as WebSocket clients do once closed
+                raise self.closed
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return None
+            self.sock.settimeout(remaining)
+            try:
+                data = self.sock.recv(65536)
+            except TimeoutError:
+                return None
+            if not data:
+                self.closed = ConnectionClosed(1006, "the connection ended without a close")
+                continue
+            self.ws.receive_data(data)
+            for event in self.ws.events():
+                self.handle(event)
+        return self.texts.popleft()
+
+    def handle(self, event):
+        if isinstance(event, TextMessage):
+            self.partial += event.data
+            if event.message_finished:
+                self.texts.append(self.partial)
+                self.partial = ""
+        elif isinstance(event, Ping):
+            self.sock.sendall(self.ws.send(event.response()))
+        elif isinstance(event, CloseConnection):
+            if self.ws.state is ConnectionState.REMOTE_CLOSING:
+                self.sock.sendall(self.ws.send(event.response()))
+            self.closed = ConnectionClosed(event.code, event.reason)
+
+    def close(self):
+        try:
+            if self.ws.state is ConnectionState.OPEN:
+                self.sock.sendall(self.ws.send(CloseConnection(code=1000)))
+        except OSError:
+            pass
+        finally:
+            self.sock.close()
+
+
+def receive_some(sock):
+    data = sock.recv(65536)
+    assert data, "the server closed the connection"
+    return data
+
+
 def open_stream(service, token):
     scheme = "wss" if service.ssl_context() else "ws"
     url = f"{scheme}://127.0.0.1:{service.port}/log?Token={token}"
-    return simple_websocket.Client.connect(url, ssl_context=service.ssl_context())
+    return Client(url, ssl_context=service.ssl_context())
 
 
 def close_stream(stream):
-    """Close a stream as a client, without the race simple-websocket's
-    close() leaves: it closes the socket while its reader thread may still
-    wait in recv() on it, and the next socket the test opens, given the same
-    descriptor, would lose its first bytes to that thread. Shut the socket
-    down first: the wait ends, and the thread closes the socket itself."""
-    stream.sock.shutdown(socket.SHUT_RDWR)
-    stream.thread.join(10)
+    stream.close()
 
 
 def lines_until(stream, wanted, act=None, timeout=15):
@@ -360,7 +449,7 @@ def test_a_stop_closes_open_streams_instead_of_waiting_for_them(serve):
     started = time.monotonic()
     service.stop()
     took = time.monotonic() - started
-    with pytest.raises(simple_websocket.ConnectionClosed) as closed:
+    with pytest.raises(ConnectionClosed) as closed:
         while True:
             stream.receive(timeout=5)
     assert took < 10, f"the stop took {took:.1f} s"  # the graceful timeout is 30 s
@@ -378,7 +467,7 @@ def test_a_redis_outage_ends_the_streams_and_nothing_else(serve, tmp_path):
         lines_until(stream, "event=before_outage")
 
         redis_server.stop()
-        with pytest.raises(simple_websocket.ConnectionClosed) as closed:
+        with pytest.raises(ConnectionClosed) as closed:
             while True:
                 stream.receive(timeout=10)
         assert closed.value.reason == 1011

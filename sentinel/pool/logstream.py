@@ -4,31 +4,45 @@ Every Sentinel process (gunicorn's master and workers, RQ workers, the CLI)
 PUBLISHes the lines it logs on one Redis channel, while anyone listens; a
 stream SUBSCRIBEs to it and sends each line to its client as a text frame.
 
-No stream slows the service or another stream: a thread of its own reads the
-channel into a bounded queue, and a line that finds it full is dropped (the
-client is told how many, among the next lines it gets); lines wait there while
-the client's socket takes no more, so a client that stops reading holds its
-stream's thread, nothing else, until the pings it no longer answers close it.
-Each stream holds one of its process's few gunicorn threads: a process serves
-at most STREAMS_PER_PROCESS at once and refuses more, and a worker asked to
-stop closes them at once instead of waiting out its graceful timeout.
+A stream is one loop in its request's own thread, and starts no other: it
+waits (select) on the client's socket and its Redis subscription's together,
+speaks the WebSocket protocol itself (wsproto, which only turns bytes into
+events and back), and never blocks on either socket. It drains Redis as
+lines come, into a bounded buffer of frames that it writes whenever the
+client's socket takes more; a line that finds the buffer full is dropped
+(the client is told how many), so a client that stops reading holds its
+stream's thread and buffer, nothing else, until the pings it no longer
+answers close it. Each stream holds one of its process's few gunicorn
+threads: a process serves at most STREAMS_PER_PROCESS at once and refuses
+more, and a worker asked to stop closes them at once instead of waiting
+out its graceful timeout.
 """
 
 import logging
-import queue
 import selectors
 import signal
 import socket
+import ssl
 import threading
 import time
+from collections import deque
 
-import simple_websocket
 from flask import Response, current_app, g, request
 from redis import Redis, RedisError
 from redis.backoff import NoBackoff
 from redis.retry import Retry
+from wsproto import ConnectionType, WSConnection
+from wsproto.connection import ConnectionState
+from wsproto.events import (
+    AcceptConnection,
+    CloseConnection,
+    Message,
+    Ping,
+    Request,
+    TextMessage,
+)
 from wsproto.frame_protocol import CloseReason
-from wsproto.utilities import ProtocolError
+from wsproto.utilities import RemoteProtocolError
 
 from .. import logs
 from ..auth.access import token_required
@@ -41,21 +55,24 @@ EXTENSION = "sentinel.log_streams"
 
 # gunicorn runs 4 threads a process: two streams leave two for everything else.
 STREAMS_PER_PROCESS = 2
-# Lines a stream keeps for a client that reads slower than they come.
-QUEUE_LINES = 1000
-# Bytes the kernel keeps for a client that does not read (on top of the queue).
+# Bytes of frames a stream keeps for a client that reads slower than lines come.
+BUFFER_BYTES = 256 * 1024
+# Bytes the kernel keeps for a client that does not read (on top of the buffer).
 SEND_BUFFER = 64 * 1024
-# A ping every so often; a client that has not answered one by the next is gone.
+# A ping every so often; a client heard from in none of this long is gone.
 PING_INTERVAL = 15
-# How often a stream looks whether its worker stops, Redis went or its client left.
+SILENCE_LIMIT = 40
+# The longest a stream waits before it looks whether its worker stops.
 TICK = 0.5
-# Seconds a closing stream waits for its client's answering close frame.
+# Seconds a closing stream gives its last frames and the client's answering close.
 CLOSE_WAIT = 1.0
-# Seconds a stream waits for its reader thread once the connection is shut
-# down (a moment: anything it waited on fails at once).
-READER_EXIT_WAIT = 10.0
 # What a client sends is read and dropped; a message longer than this closes it.
 MAX_MESSAGE = 4096
+# At most this much of either side is handled before the loop turns to the other.
+READ_SIZE = 64 * 1024
+LINES_PER_TURN = 500
+# Bytes of frames given to the socket at once (over TLS, one record at most).
+CHUNK = 16 * 1024
 RETRY_AFTER = 10
 
 # The publisher asks Redis whether anyone listens at most this often, and
@@ -63,6 +80,11 @@ RETRY_AFTER = 10
 LOOK_EVERY = 1.0
 LOOK_AGAIN_AFTER_FAILURE = 10.0
 PUBLISH_TIMEOUT = 0.25
+
+# A non-blocking socket that has nothing to give or take at the moment:
+# over TLS, OpenSSL may want the other direction first, which the loop's
+# next turn offers anyway.
+WOULD_BLOCK = (BlockingIOError, ssl.SSLWantReadError, ssl.SSLWantWriteError)
 
 
 def channel_of(connection):
@@ -163,19 +185,14 @@ class TooManyStreams(NotReady):
 
 
 class Subscription:
-    """The log channel, read by a thread of its own into a bounded queue; a
-    line that finds the queue full is dropped and counted. `lost` is the
-    Redis error that ended it, if one did."""
+    """The log channel, subscribed on a connection of its own, read only
+    when its socket has something (or NotReady when Redis is down)."""
 
     def __init__(self, redis_url):
-        self.lines = queue.Queue(QUEUE_LINES)
-        self.dropped = 0
-        self.counting = threading.Lock()
-        self.lost = None
         self.redis = short_lived_redis(redis_url, 5)
         self.pubsub = self.redis.pubsub()
         try:
-            self.pubsub.subscribe(**{channel_of(self.redis): self.received})
+            self.pubsub.subscribe(channel_of(self.redis))
             # Subscribed once Redis says so: a line logged from now on comes.
             if self.pubsub.get_message(timeout=5) is None:
                 raise RedisError("no answer to SUBSCRIBE")
@@ -183,75 +200,28 @@ class Subscription:
             self.close()
             logger.warning("event=log_stream_refused reason=redis_unavailable error=%s", exc)
             raise NotReady(f"Redis is unavailable, and the log travels through it: {exc}") from exc
-        self.reader = self.pubsub.run_in_thread(
-            sleep_time=TICK, daemon=True, exception_handler=self.failed
-        )
 
-    def received(self, message):
-        try:
-            self.lines.put_nowait(message["data"].decode(errors="replace"))
-        except queue.Full:
-            with self.counting:
-                self.dropped += 1
+    def socket(self):
+        # redis-py has no public word for its connection's socket; this is
+        # the one attribute it has kept for it.
+        return self.pubsub.connection._sock
 
-    def failed(self, exc, pubsub, reader):
-        self.lost = exc
-        reader.stop()
-
-    def next_lines(self, timeout):
-        """(how many lines were dropped since the last call, the next line),
-        or queue.Empty after `timeout` s without one."""
-        line = self.lines.get(timeout=timeout)
-        with self.counting:
-            dropped, self.dropped = self.dropped, 0
-        return dropped, line
+    def lines(self, most):
+        """Up to `most` lines that have arrived, without waiting; RedisError
+        once Redis is gone. Its client may hold more than its socket shows
+        (read ahead), so a caller that got `most` asks again without waiting."""
+        lines = []
+        while len(lines) < most:
+            message = self.pubsub.get_message(timeout=0)
+            if message is None:
+                break
+            if message["type"] == "message":
+                lines.append(message["data"].decode(errors="replace"))
+        return lines
 
     def close(self):
-        reader = getattr(self, "reader", None)
-        if reader is not None:
-            reader.stop()  # it closes the subscription on its way out
-            reader.join(2 * TICK)
-        else:
-            self.pubsub.close()
+        self.pubsub.close()
         self.redis.close()
-
-
-class LentSocket:
-    """The client's socket, lent to the WebSocket for the stream: it reads
-    and writes through it, but only gunicorn closes it, once, when the
-    request is over (a socket closed under it would be counted closed twice).
-
-    Its reader thread reads while the stream's thread writes: over TLS, both
-    would use one OpenSSL connection, which two threads may not use at once.
-    The reader only reads what has arrived, and the stream only writes what
-    the socket takes, so neither waits long for the other."""
-
-    def __init__(self, sock):
-        self.sock = sock
-        self.in_use = threading.Lock()
-
-    def fileno(self):
-        return self.sock.fileno()
-
-    def send(self, data):
-        with self.in_use:
-            return self.sock.send(data)
-
-    def recv(self, size):
-        with self.in_use:
-            return self.sock.recv(size)
-
-    def close(self):
-        pass
-
-
-class ReaderThread(threading.Thread):
-    """The WebSocket's reader (pings, the client's frames), as a daemon: an
-    ending process never waits for a client."""
-
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        self.daemon = True
 
 
 class HandedOver(Response):
@@ -274,81 +244,230 @@ def stopping(worker):
     return worker is not None and not getattr(worker, "alive", True)
 
 
-def accept(sock):
-    """The WebSocket of this request (its 101 answer sent), or Invalid."""
-    lent = LentSocket(sock)
-    environ = {**request.environ, "gunicorn.socket": lent}
-    environ.pop("werkzeug.socket", None)
-    try:
-        return simple_websocket.Server.accept(
-            environ,
-            ping_interval=PING_INTERVAL,
-            max_message_size=MAX_MESSAGE,
-            thread_class=ReaderThread,
-        )
-    except (ProtocolError, simple_websocket.ConnectionError) as exc:
-        raise Invalid(f"Not a WebSocket handshake: {exc or 'refused'}") from None
-
-
-def relay(ws, sock, subscription, streams, worker):
-    """Send the lines until the client leaves, Redis goes or the worker
-    stops. Returns (why, lines sent, close code or None)."""
-    sent = 0
-    writable = selectors.DefaultSelector()
-    writable.register(sock, selectors.EVENT_WRITE)
-    pending = []
-    try:
-        while ws.connected:
-            if stopping(worker):
-                return "sentinel_stopping", sent, CloseReason.GOING_AWAY
-            if subscription.lost is not None:
-                return "redis_unavailable", sent, CloseReason.INTERNAL_ERROR
-            while ws.receive(timeout=0) is not None:
-                pass  # a client has nothing to say to a log stream
-            if not pending:
-                try:
-                    dropped, line = subscription.next_lines(TICK)
-                except queue.Empty:
-                    continue
-                pending = [streams.dropped_notice(dropped), line] if dropped else [line]
-            # A client that does not read leaves its lines in the queue meanwhile.
-            if writable.select(TICK):
-                ws.send(pending.pop(0))
-                sent += 1
-        return "client_left", sent, None
-    except (simple_websocket.ConnectionClosed, OSError):
-        return "client_left", sent, None
-    finally:
-        writable.close()
-
-
 CLOSE_MESSAGES = {
     CloseReason.GOING_AWAY: "Sentinel is stopping or restarting: connect again.",
     CloseReason.INTERNAL_ERROR: "Redis is unavailable: the log stream ends; connect again later.",
+    CloseReason.POLICY_VIOLATION: f"No answer to pings for {SILENCE_LIMIT} s: the stream ends.",
+    CloseReason.MESSAGE_TOO_BIG: f"A log stream takes no message over {MAX_MESSAGE} bytes.",
 }
 
 
-def close(ws, sock, code):
-    """Close the WebSocket (with `code`, if the client still reads), then
-    the connection under it."""
-    if code is not None and ws.connected:
-        ready = selectors.DefaultSelector()
-        ready.register(sock, selectors.EVENT_WRITE)
+class Outgoing:
+    """What a stream has for its client: the chunk under way, which (over
+    TLS) must be offered again as it is until the socket takes it, then
+    whole frames, so that a control frame or the word on dropped lines can
+    go right after the chunk, ahead of the lines waiting."""
+
+    def __init__(self):
+        self.chunk = b""
+        self.frames = deque()
+        self.size = 0  # bytes of both
+
+    def __bool__(self):
+        return self.size > 0
+
+    def has_room(self, size):
+        return self.size + size <= BUFFER_BYTES
+
+    def append(self, frame):
+        self.frames.append(frame)
+        self.size += len(frame)
+
+    def urgent(self, frame):
+        self.frames.appendleft(frame)
+        self.size += len(frame)
+
+    def discard(self):
+        """Forget the frames that wait; the chunk under way stays."""
+        self.frames.clear()
+        self.size = len(self.chunk)
+
+    def write(self, sock):
+        """Write what `sock` takes now, without waiting (or WOULD_BLOCK)."""
+        if not self.chunk:
+            chunk = bytearray()
+            while self.frames and len(chunk) < CHUNK:
+                chunk += self.frames.popleft()
+            self.chunk = bytes(chunk)
+        written = sock.send(self.chunk)
+        self.chunk = self.chunk[written:]
+        self.size -= written
+
+
+class ClientLeft(Exception):
+    """The client closed the connection, or it broke."""
+
+
+class Stream:
+    """One client's stream: the WebSocket on the client's socket (made
+    non-blocking for its life), the subscription, and the frames not yet
+    written."""
+
+    def __init__(self, sock, subscription, streams):
+        self.sock = sock
+        self.tls = isinstance(sock, ssl.SSLSocket)
+        self.subscription = subscription
+        self.streams = streams
+        self.ws = WSConnection(ConnectionType.SERVER)
+        self.outgoing = Outgoing()
+        self.lines = 0
+        self.dropped = 0  # since the client was last told
+        self.dropped_in_all = 0
+        self.incoming = 0  # bytes of the client's message being received
+        self.heard = time.monotonic()
+
+    def accept(self):
+        """Answer the handshake gunicorn read (its 101), or Invalid."""
+        head = [f"GET {request.path} HTTP/1.1"]
+        head += [f"{name}: {value}" for name, value in request.headers.items()]
         try:
-            if ready.select(0):
-                ws.close(reason=code, message=CLOSE_MESSAGES[code])
-                ws.thread.join(CLOSE_WAIT)  # the client's close frame, answering
-        except (simple_websocket.ConnectionClosed, OSError):
-            pass
+            self.ws.receive_data("\r\n".join(head + ["", ""]).encode("latin-1"))
+            events = list(self.ws.events())
+            if not events or not isinstance(events[0], Request):
+                raise RemoteProtocolError("an incomplete request", event_hint=None)
+        except RemoteProtocolError as exc:
+            raise Invalid(f"Not a WebSocket handshake: {exc}") from None
+        # What the kernel keeps for a client that does not read: past it,
+        # frames wait in the stream's buffer, where the overflow is dropped.
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, SEND_BUFFER)
+        self.sock.sendall(self.ws.send(AcceptConnection()))
+
+    def relay(self, worker):
+        """Send the lines until the client leaves, Redis goes, the client
+        falls silent or the worker stops: (why, close code or None)."""
+        selector = selectors.DefaultSelector()
+        selector.register(self.sock, selectors.EVENT_READ)
+        selector.register(self.subscription.socket(), selectors.EVENT_READ)
+        next_ping = time.monotonic() + PING_INTERVAL
+        more_lines = False
+        try:
+            while True:
+                now = time.monotonic()
+                if stopping(worker):
+                    return "sentinel_stopping", CloseReason.GOING_AWAY
+                if now - self.heard > SILENCE_LIMIT:
+                    return "client_not_answering", CloseReason.POLICY_VIOLATION
+                if now >= next_ping:
+                    self.outgoing.urgent(self.ws.send(Ping()))
+                    next_ping = now + PING_INTERVAL
+                writing = self.outgoing or self.dropped
+                wanted = selectors.EVENT_READ | (selectors.EVENT_WRITE if writing else 0)
+                selector.modify(self.sock, wanted)
+                waiting = more_lines or self.decrypted()
+                client, redis = 0, more_lines
+                for key, events in selector.select(0 if waiting else min(TICK, next_ping - now)):
+                    if key.fileobj is self.sock:
+                        client = events
+                    else:
+                        redis = True
+                if redis:
+                    try:
+                        lines = self.subscription.lines(LINES_PER_TURN)
+                    except RedisError:
+                        return "redis_unavailable", CloseReason.INTERNAL_ERROR
+                    more_lines = len(lines) == LINES_PER_TURN
+                    for line in lines:
+                        self.offer(line)
+                if client & selectors.EVENT_READ or self.decrypted():
+                    code = self.receive()
+                    if code is not None:
+                        return "client_message_too_big", code
+                if client & selectors.EVENT_WRITE:
+                    self.write()
+        except ClientLeft:
+            return "client_left", None
         finally:
-            ready.close()
-    try:
-        sock.shutdown(socket.SHUT_RDWR)  # ends the reader thread's wait at once
-    except OSError:
-        pass
-    # Gone before gunicorn closes the socket: a thread still reading from a
-    # closed descriptor could read from the next connection given its number.
-    ws.thread.join(READER_EXIT_WAIT)
+            selector.close()
+
+    def decrypted(self):
+        """Whether bytes the client sent over TLS wait, read and decrypted
+        already, where the socket no longer shows them."""
+        return self.tls and self.sock.pending() > 0
+
+    def offer(self, line):
+        """Buffer a line's frame, or drop it, and count it, when the buffer
+        has no room."""
+        frame = self.ws.send(TextMessage(data=line))
+        if not self.outgoing.has_room(len(frame)):
+            self.dropped += 1
+            self.dropped_in_all += 1
+            return
+        self.outgoing.append(frame)
+        self.lines += 1
+
+    def write(self):
+        """Write what the socket takes of the buffer, without waiting; the
+        word on lines dropped goes first once the chunk under way is out."""
+        if self.dropped and not self.outgoing.chunk:
+            notice = self.streams.dropped_notice(self.dropped)
+            self.outgoing.urgent(self.ws.send(TextMessage(data=notice)))
+            self.dropped = 0
+        try:
+            self.outgoing.write(self.sock)
+        except WOULD_BLOCK:
+            pass
+        except OSError:
+            raise ClientLeft() from None
+
+    def receive(self):
+        """Read what the client sent, answer its pings and its close; the
+        close code its message calls for, if too long; ClientLeft once it
+        closed."""
+        try:
+            data = self.sock.recv(READ_SIZE)
+        except WOULD_BLOCK:
+            return None
+        except OSError:
+            raise ClientLeft() from None
+        if not data:
+            raise ClientLeft()
+        self.heard = time.monotonic()
+        self.ws.receive_data(data)
+        for event in self.ws.events():
+            if isinstance(event, CloseConnection):
+                if self.ws.state is ConnectionState.REMOTE_CLOSING:
+                    self.outgoing.urgent(self.ws.send(event.response()))
+                elif self.ws.state is ConnectionState.OPEN:  # a frame that broke the protocol
+                    self.outgoing.urgent(self.ws.send(event))
+                self.flush(time.monotonic() + CLOSE_WAIT)
+                raise ClientLeft()
+            if isinstance(event, Ping):
+                self.outgoing.urgent(self.ws.send(event.response()))
+            elif isinstance(event, Message):
+                self.incoming += len(event.data)
+                if self.incoming > MAX_MESSAGE:
+                    return CloseReason.MESSAGE_TOO_BIG
+                if event.message_finished:
+                    self.incoming = 0
+        return None
+
+    def flush(self, deadline):
+        """Write the buffer until it is empty or `deadline` passes."""
+        with selectors.DefaultSelector() as selector:
+            selector.register(self.sock, selectors.EVENT_WRITE)
+            while self.outgoing and selector.select(max(0, deadline - time.monotonic())):
+                self.write()
+
+    def close(self, code):
+        """Close the WebSocket with `code`, if the client still reads: its
+        last lines and the close frame, then the client's answering close,
+        each given CLOSE_WAIT at most."""
+        if code is None or self.ws.state is not ConnectionState.OPEN:
+            return
+        # Right after the chunk under way: lines still waiting would only delay it.
+        self.outgoing.discard()
+        self.outgoing.append(self.ws.send(CloseConnection(code=code, reason=CLOSE_MESSAGES[code])))
+        deadline = time.monotonic() + CLOSE_WAIT
+        try:
+            self.flush(deadline)
+            with selectors.DefaultSelector() as selector:
+                selector.register(self.sock, selectors.EVENT_READ)
+                while self.ws.state is not ConnectionState.CLOSED and (
+                    self.decrypted() or selector.select(max(0, deadline - time.monotonic()))
+                ):
+                    self.receive()
+        except ClientLeft:
+            pass
 
 
 @token_required(scheme="token", admin=True)
@@ -361,13 +480,13 @@ def close(ws, sock, code):
         "A WebSocket (`Upgrade: websocket`; the token in `?Token=`): each text"
         " frame is one line logged by any Sentinel process, as it is on stderr,"
         " from the moment the stream opens. A client that reads slower than"
-        f" lines come loses the overflow of a {QUEUE_LINES}-line queue, and is"
-        " told how many it lost (`event=log_lines_dropped count=N`). Sentinel"
-        f" pings every {PING_INTERVAL} s and closes a stream whose client stops"
-        " answering; it closes with 1001 when it stops or restarts, 1011 when"
-        " Redis (which carries the lines) goes. A plain GET is answered 400;"
-        f" a process already serving {STREAMS_PER_PROCESS} streams answers 503"
-        " with Retry-After."
+        f" lines come loses the overflow of a {BUFFER_BYTES // 1024} KiB buffer,"
+        " and is told how many lines it lost (`event=log_lines_dropped count=N`)."
+        f" Sentinel pings every {PING_INTERVAL} s and closes a stream whose client"
+        f" it has not heard from in {SILENCE_LIMIT} s; it closes with 1001 when it"
+        " stops or restarts, 1011 when Redis (which carries the lines) goes. A"
+        f" plain GET is answered 400; a process already serving {STREAMS_PER_PROCESS}"
+        " streams answers 503 with Retry-After."
     ),
 )
 def log():
@@ -396,26 +515,28 @@ def log():
 
 
 def stream(sock, streams):
-    """Subscribe, accept the WebSocket, relay until the end, close."""
+    """Subscribe, accept the WebSocket, relay until the end, close. The
+    socket stays gunicorn's: only gunicorn closes it, once the view returns."""
     subscription = Subscription(streams.redis_url)
     try:
-        # What the kernel keeps for a client that does not read: past it,
-        # lines wait in the queue, where the overflow is dropped.
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, SEND_BUFFER)
-        ws = accept(sock)
+        current = Stream(sock, subscription, streams)
+        current.accept()
         started = time.monotonic()
         logger.info("event=log_stream_opened user=%s client=%s", g.username, request.remote_addr)
-        why, sent, code = "error", 0, CloseReason.INTERNAL_ERROR
+        why, code = "error", CloseReason.INTERNAL_ERROR
+        sock.setblocking(False)
         try:
-            why, sent, code = relay(ws, sock, subscription, streams, gunicorn_worker())
+            why, code = current.relay(gunicorn_worker())
         finally:
-            close(ws, sock, code)
+            current.close(code)
+            sock.setblocking(True)
         logger.info(
-            "event=log_stream_closed user=%s client=%s reason=%s lines=%s seconds=%.0f",
+            "event=log_stream_closed user=%s client=%s reason=%s lines=%s dropped=%s seconds=%.0f",
             g.username,
             request.remote_addr,
             why,
-            sent,
+            current.lines,
+            current.dropped_in_all,
             time.monotonic() - started,
         )
     finally:
