@@ -425,6 +425,7 @@ class Stream:
         self.ws.receive_data(data)
         for event in self.ws.events():
             if isinstance(event, CloseConnection):
+                self.outgoing.discard()  # the client wants no more lines
                 if self.ws.state is ConnectionState.REMOTE_CLOSING:
                     self.outgoing.urgent(self.ws.send(event.response()))
                 elif self.ws.state is ConnectionState.OPEN:  # a frame that broke the protocol
@@ -449,13 +450,13 @@ class Stream:
                 self.write()
 
     def close(self, code):
-        """Close the WebSocket with `code`, if the client still reads: its
-        last lines and the close frame, then the client's answering close,
-        each given CLOSE_WAIT at most."""
+        """Close the WebSocket with `code`: the close frame, then the
+        client's answering close, given CLOSE_WAIT in all."""
         if code is None or self.ws.state is not ConnectionState.OPEN:
             return
         # Right after the chunk under way: lines still waiting would only delay it.
         self.outgoing.discard()
+        self.dropped = 0
         self.outgoing.append(self.ws.send(CloseConnection(code=code, reason=CLOSE_MESSAGES[code])))
         deadline = time.monotonic() + CLOSE_WAIT
         try:
