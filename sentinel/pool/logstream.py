@@ -330,7 +330,10 @@ class Stream:
         # What the kernel keeps for a client that does not read: past it,
         # frames wait in the stream's buffer, where the overflow is dropped.
         self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, SEND_BUFFER)
-        self.sock.sendall(self.ws.send(AcceptConnection()))
+        try:
+            self.sock.sendall(self.ws.send(AcceptConnection()))
+        except OSError:
+            raise ClientLeft() from None
 
     def relay(self, worker):
         """Send the lines until the client leaves, Redis goes, the client
@@ -521,7 +524,10 @@ def stream(sock, streams):
     subscription = Subscription(streams.redis_url)
     try:
         current = Stream(sock, subscription, streams)
-        current.accept()
+        try:
+            current.accept()
+        except ClientLeft:
+            return  # gone before it saw the upgrade: nothing to close
         started = time.monotonic()
         logger.info("event=log_stream_opened user=%s client=%s", g.username, request.remote_addr)
         why, code = "error", CloseReason.INTERNAL_ERROR
