@@ -322,6 +322,7 @@ _CONVERTER_SCHEMAS = {
     "float": NUMBER,
     "string": {"type": "string", "pattern": "^[^/]+$"},
     "path": {"type": "string", "minLength": 1},
+    "uuid": {"type": "string", "format": "uuid"},
 }
 SECURITY_SCHEMES = {
     "session": {"type": "apiKey", "in": "header", "name": "X-Session"},

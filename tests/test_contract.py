@@ -15,7 +15,7 @@ from werkzeug.exceptions import MethodNotAllowed, NotFound
 
 from sentinel import contract, create_app, jobs, plugins, state
 
-SAMPLE_VALUES = {"integer": "1", "number": "1.5"}
+SAMPLE_VALUES = {"integer": "1", "number": "1.5", "uuid": "5f0c7a9e-2f4b-4c1e-9a8d-3b6e1f2a4c5d"}
 
 
 def test_openapi_is_served_without_a_session(client):
@@ -41,7 +41,11 @@ def test_a_route_without_a_description_is_found(app):
 
 def sample_path(path, parameters):
     """The path with each {parameter} replaced by a value of its type."""
-    kinds = {p["name"]: p["schema"].get("type") for p in parameters if p["in"] == "path"}
+    kinds = {
+        p["name"]: p["schema"].get("format") or p["schema"].get("type")
+        for p in parameters
+        if p["in"] == "path"
+    }
     return re.sub(r"\{(\w+)\}", lambda m: SAMPLE_VALUES.get(kinds[m.group(1)], "x"), path)
 
 

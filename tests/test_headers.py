@@ -116,7 +116,8 @@ def described(page):
     page.goto("/ui/api#/auth/get_auth_profile")
     page.reload()  # a new fragment alone loads nothing
     summary = page.locator(".opblock-summary", has_text="/profile").first
-    expect(summary.locator("xpath=..").locator(".responses-table")).to_be_visible()
+    # Swagger UI reads the whole description (over 150 routes) first.
+    expect(summary.locator("xpath=..").locator(".responses-table")).to_be_visible(timeout=20_000)
 
 
 # What shows that each page's scripts and styles ran: {path: check(page)}.

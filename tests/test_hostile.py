@@ -97,10 +97,10 @@ class Caller:
         connection.close()
         return answer
 
-    def post_json(self, path, value, headers=None):
+    def post_json(self, path, value, headers=None, method="POST"):
         body = value if isinstance(value, bytes) else json.dumps(value).encode()
         return self.send(
-            "POST", path, body, {"Content-Type": "application/json", **(headers or {})}
+            method, path, body, {"Content-Type": "application/json", **(headers or {})}
         )
 
 
@@ -137,16 +137,31 @@ def status_of(raw):
     return int(raw.split(b" ", 2)[1])
 
 
-def assert_refused(answer, what, html=False):
-    """A 4xx error: JSON `{"error": ...}` where the route speaks JSON, and
-    never a 500 nor a traceback."""
+# pgwatch's routes answer their failures in plain text, as pgwatch does
+# (POST /login too, for a body in pgwatch's shape); Sequin's in its own JSON.
+PLAIN_TEXT_ERRORS = ("/login", "/source", "/metric", "/preset", "/test-connect", "/log")
+SEQUIN = "/api/"
+
+
+def assert_refused(answer, what, html=False, path=None):
+    """A 4xx error in the route's own words (JSON `{"error": ...}` for the
+    agent API, the web UI's JSON and Datasentinel; Sequin's `{"summary",
+    "validation_errors"}`; pgwatch's plain text), never a 500 nor a traceback."""
     assert 400 <= answer.status < 500, f"{what}: {answer!r}"
     assert b"Traceback" not in answer.body and b"Internal error" not in answer.body, what
     assert b"root:x:0:0" not in answer.body, what
     if html:
         return
+    path = path or what  # `what` starts with the path but where it says otherwise
+    if path.startswith(PLAIN_TEXT_ERRORS) and answer.content_type.startswith("text/plain"):
+        assert answer.body.strip(), f"{what}: {answer!r}"
+        return
     assert answer.content_type.startswith("application/json"), f"{what}: {answer!r}"
-    assert isinstance(json.loads(answer.body)["error"], str), what
+    error = json.loads(answer.body)
+    if path.startswith(SEQUIN):
+        assert isinstance(error["summary"], str) or error["validation_errors"], what
+    else:
+        assert isinstance(error["error"], str), what
 
 
 # -- the service, what must not change, and the test's own sign-ins -------------------------
@@ -187,7 +202,15 @@ def world(service, pg_cluster):
         "POST", "/ui/login", form, {"Content-Type": "application/x-www-form-urlencoded"}
     )
     assert signed_in.status == 302
+    token = subprocess.run(
+        [sys.executable, "-m", "sentinel", "tokens", "create", username, "hostile"],
+        env=service.env,
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout.strip()
     yield {
+        "token": token,
         "session": session,
         "web": web,
         "csrf": token,
@@ -254,21 +277,44 @@ def described(service):
     ]
 
 
+def concrete(path, operation):
+    """`path` with each {parameter} given a value of its form (no object has it)."""
+    uuids = {
+        parameter["name"]
+        for parameter in operation.get("parameters", [])
+        if parameter["schema"].get("format") == "uuid"
+    }
+    return re.sub(
+        r"\{(\w+)\}", lambda m: str(uuid.uuid4()) if m.group(1) in uuids else "nothing", path
+    )
+
+
 def json_bodies(described):
-    """(path, the body's schema) of every route taking a JSON body."""
+    """(method, path, the body's schema) of every route taking a JSON body."""
     return [
-        (path, operation["requestBody"]["content"]["application/json"]["schema"])
+        (
+            method,
+            concrete(path, operation),
+            operation["requestBody"]["content"]["application/json"]["schema"],
+        )
         for method, path, operation in described
         if "application/json" in operation.get("requestBody", {}).get("content", {})
     ]
 
 
 def credentials(world, path):
-    """What signs a request in for `path`: the API's header, or the web
-    session's cookie and CSRF token."""
+    """What signs a request in for `path`: the API's header (and an API token
+    where each pool dialect's clients send it), or the web session's cookie
+    and CSRF token."""
     if path.startswith("/ui/"):
         return {"Cookie": world["web"].cookie, "X-CSRFToken": world["csrf"]}
-    return {"X-Session": world["session"]}
+    token = world["token"]
+    return {
+        "X-Session": world["session"],
+        "Authorization": f"Bearer {token}",
+        "user-token": token,
+        "Token": token,
+    }
 
 
 # -- the classics, on every route the API describes -----------------------------------------
@@ -278,14 +324,18 @@ def test_sql_and_odd_values_in_every_body_field_are_refused(
     hostile, world, described, nothing_changes
 ):
     routes = json_bodies(described)
-    assert {path for path, _ in routes} >= {"/login", "/activity/kill", "/administration/control"}
-    for path, schema in routes:
+    assert {path for _, path, _ in routes} >= {
+        "/login",
+        "/activity/kill",
+        "/administration/control",
+    }
+    for method, path, schema in routes:
         fields = list(schema["properties"])
         for field in fields:
             for value in SQL + WRONG_TYPES + ODD_TEXT:
                 body = {name: SQL[0] for name in fields}
                 body[field] = value
-                answer = hostile.post_json(path, body, credentials(world, path))
+                answer = hostile.post_json(path, body, credentials(world, path), method)
                 assert_refused(answer, f"{path} {field}={value!r:.60}")
 
 
@@ -308,9 +358,9 @@ def test_bodies_of_the_wrong_kind_are_refused(hostile, world, described, nothing
         b'{"pids": "\\u0000"}',
         b'{"\\ud800": 1}',
     ]
-    for path, _ in json_bodies(described):
+    for method, path, _ in json_bodies(described):
         for body in bodies:
-            answer = hostile.post_json(path, body, credentials(world, path))
+            answer = hostile.post_json(path, body, credentials(world, path), method)
             assert_refused(answer, f"{path} {body[:40]!r}")
 
 
@@ -377,7 +427,7 @@ def test_hostile_credentials_are_refused(hostile, described, nothing_changes):
                 {"Cookie": f"sentinel={value}"},
             ):
                 answer = hostile.send(method, path, b"{}" if method == "POST" else None, headers)
-                assert_refused(answer, f"{method} {path} {headers}"[:120])
+                assert_refused(answer, f"{method} {path} {headers}"[:120], path=path)
         key = urllib.parse.quote(SQL[0])
         assert_refused(hostile.send(method, f"{path}?key={key}"), f"{path}?key=")
 
@@ -415,10 +465,10 @@ def test_deeply_nested_json_is_400_on_every_json_route(
     hostile, world, described, depth, nothing_changes
 ):
     nested = b"[" * depth + b"]" * depth
-    for path, schema in json_bodies(described):
+    for method, path, schema in json_bodies(described):
         field = list(schema["properties"])[0]
         for body in (nested, b'{"' + field.encode() + b'": ' + nested + b"}"):
-            answer = hostile.post_json(path, body, credentials(world, path))
+            answer = hostile.post_json(path, body, credentials(world, path), method)
             assert answer.status == 400, f"{path} depth {depth}: {answer!r}"
             assert_refused(answer, f"{path} depth {depth}")
 

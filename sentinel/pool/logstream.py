@@ -62,7 +62,8 @@ SEND_BUFFER = 64 * 1024
 # A ping every so often; a client heard from in none of this long is gone.
 PING_INTERVAL = 15
 SILENCE_LIMIT = 40
-# The longest a stream waits before it looks whether its worker stops.
+# The longest a stream waits before it reads its subscription and looks
+# whether its worker stops: a line reaches the client within this.
 TICK = 0.5
 # Seconds a closing stream gives its last frames and the client's answering close.
 CLOSE_WAIT = 1.0
@@ -201,11 +202,6 @@ class Subscription:
             logger.warning("event=log_stream_refused reason=redis_unavailable error=%s", exc)
             raise NotReady(f"Redis is unavailable, and the log travels through it: {exc}") from exc
 
-    def socket(self):
-        # redis-py has no public word for its connection's socket; this is
-        # the one attribute it has kept for it.
-        return self.pubsub.connection._sock
-
     def lines(self, most):
         """Up to `most` lines that have arrived, without waiting; RedisError
         once Redis is gone. Its client may hold more than its socket shows
@@ -340,7 +336,6 @@ class Stream:
         falls silent or the worker stops: (why, close code or None)."""
         selector = selectors.DefaultSelector()
         selector.register(self.sock, selectors.EVENT_READ)
-        selector.register(self.subscription.socket(), selectors.EVENT_READ)
         next_ping = time.monotonic() + PING_INTERVAL
         more_lines = False
         try:
@@ -356,21 +351,19 @@ class Stream:
                 writing = self.outgoing or self.dropped
                 wanted = selectors.EVENT_READ | (selectors.EVENT_WRITE if writing else 0)
                 selector.modify(self.sock, wanted)
+                # redis-py offers no public way to wait on its socket beside
+                # the client's: the subscription is read every TICK instead.
                 waiting = more_lines or self.decrypted()
-                client, redis = 0, more_lines
-                for key, events in selector.select(0 if waiting else min(TICK, next_ping - now)):
-                    if key.fileobj is self.sock:
-                        client = events
-                    else:
-                        redis = True
-                if redis:
-                    try:
-                        lines = self.subscription.lines(LINES_PER_TURN)
-                    except RedisError:
-                        return "redis_unavailable", CloseReason.INTERNAL_ERROR
-                    more_lines = len(lines) == LINES_PER_TURN
-                    for line in lines:
-                        self.offer(line)
+                client = 0
+                for _, events in selector.select(0 if waiting else min(TICK, next_ping - now)):
+                    client = events
+                try:
+                    lines = self.subscription.lines(LINES_PER_TURN)
+                except RedisError:
+                    return "redis_unavailable", CloseReason.INTERNAL_ERROR
+                more_lines = len(lines) == LINES_PER_TURN
+                for line in lines:
+                    self.offer(line)
                 if client & selectors.EVENT_READ or self.decrypted():
                     code = self.receive()
                     if code is not None:

@@ -212,7 +212,7 @@ def data():
     return jsonify(sources=[row(source) for source in store.all()])
 
 
-@blueprint.get("/<source_id>")
+@blueprint.get("/<uuid:source_id>")
 @signed_in
 @described(
     "A source as the Sources page's form edits it: its password obfuscated",
@@ -220,7 +220,7 @@ def data():
     errors=(404,),
 )
 def source(source_id):
-    found = store.get(source_id)
+    found = store.get(str(source_id))
     return jsonify(
         source={
             **row(found),
@@ -268,7 +268,7 @@ def test_connection(body):
     )
 
 
-@blueprint.post("/<source_id>")
+@blueprint.post("/<uuid:source_id>")
 @signed_in(admin=True)
 @described(
     "Change a source from the Sources page's form",
@@ -281,30 +281,30 @@ def test_connection(body):
     ),
 )
 def update(source_id, body):
-    current = store.get(source_id)
+    current = store.get(str(source_id))
     changed = store.update(current["id"], parse_form(body, current))
     return jsonify(source=row(changed))
 
 
 def _enabled(source_id, enabled):
-    return jsonify(source=row(store.update(source_id, {"enabled": enabled})))
+    return jsonify(source=row(store.update(str(source_id), {"enabled": enabled})))
 
 
-@blueprint.post("/<source_id>/enable")
+@blueprint.post("/<uuid:source_id>/enable")
 @signed_in(admin=True)
 @described("Collect from a source again", answers={200: SAVED}, errors=NO_BODY_ERRORS)
 def enable(source_id):
     return _enabled(source_id, True)
 
 
-@blueprint.post("/<source_id>/disable")
+@blueprint.post("/<uuid:source_id>/disable")
 @signed_in(admin=True)
 @described("Stop collecting from a source, keeping it", answers={200: SAVED}, errors=NO_BODY_ERRORS)
 def disable(source_id):
     return _enabled(source_id, False)
 
 
-@blueprint.post("/<source_id>/delete")
+@blueprint.post("/<uuid:source_id>/delete")
 @signed_in(admin=True)
 @described(
     "Delete a source, for every API",
@@ -312,4 +312,4 @@ def disable(source_id):
     errors=NO_BODY_ERRORS,
 )
 def delete(source_id):
-    return jsonify(deleted=store.delete(source_id))
+    return jsonify(deleted=store.delete(str(source_id)))
