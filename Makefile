@@ -18,9 +18,11 @@ VENDOR := static/vendor/pico.min.css static/vendor/uPlot.iife.min.js static/vend
 run: install-run
 	$(PY) -m sentinel.dev.supervisor
 
-# Two processes, each taking whole test files (a module's servers stay its own).
+# Three processes on two cores, each taking whole test files (a module's
+# servers stay its own): much of a test's time is spent waiting on a server
+# it started, a browser or a poll, which a third process fills.
 test: install-test lint
-	$(PY) -m pytest -n 2 --dist loadfile --no-loadscope-reorder --durations=15
+	$(PY) -m pytest -n 3 --dist loadfile --no-loadscope-reorder --durations=15
 
 bench: install-test
 	$(PY) bench/run.py
@@ -28,7 +30,7 @@ bench: install-test
 # Over 10,000 generated requests; the examples per route set how many.
 FUZZ_EXAMPLES ?= 600
 fuzz: install-test
-	SENTINEL_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(PY) -m pytest -n 2 --dist loadfile tests/test_fuzz.py tests/test_fuzz_plugins.py tests/test_fuzz_ui.py
+	SENTINEL_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(PY) -m pytest -n 2 --dist loadfile tests/test_fuzz.py tests/test_fuzz_plugins.py tests/test_fuzz_ui.py tests/test_fuzz_pool.py
 
 # The wheel: templates, static files, front-end libraries and SQL inside,
 # dependencies pinned to requirements.txt.
