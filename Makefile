@@ -18,11 +18,10 @@ VENDOR := static/vendor/pico.min.css static/vendor/uPlot.iife.min.js static/vend
 run: install-run
 	$(PY) -m sentinel.dev.supervisor
 
-# Three processes on two cores, each taking whole test files (a module's
-# servers stay its own): much of a test's time is spent waiting on a server
-# it started, a browser or a poll, which a third process fills.
+# Two processes, each taking whole test files (a module's servers stay its
+# own). A third made the suite no faster on two cores: it is bound by CPU.
 test: install-test lint
-	$(PY) -m pytest -n 3 --dist loadfile --no-loadscope-reorder --durations=15
+	$(PY) -m pytest -n 2 --dist loadfile --no-loadscope-reorder --durations=15
 
 bench: install-test
 	$(PY) bench/run.py
