@@ -12,10 +12,13 @@ from sentinel import create_app, state
 from sentinel.auth import accounts, sessions
 
 
-def test_a_fresh_state_database_is_migrated_at_start(app):
+def test_a_fresh_state_database_is_migrated_at_start(settings):
+    # A new file, not the tests' usual state, which comes migrated.
+    app = create_app({**settings, "database": f"sqlite:///{settings['state_dir']}/new.db"})
     with app.app_context():
         pending = state.pending_migrations(state.database.obj)
         tables = set(state.database.get_tables())
+    state.database.close_all()
     assert pending == []
     assert {"users", "session", "api_token", "notification", "sentinel_schema"} <= tables
 
@@ -30,8 +33,12 @@ def test_sqlite_state_runs_in_wal_mode(app, sqlite_state):
 
 @pytest.mark.parametrize("backend", ["sqlite", "postgres"])
 def test_processes_starting_together_migrate_once(request, settings, backend):
-    # Several web and worker processes start at once against one new database.
-    url = request.getfixturevalue(f"{backend}_state")
+    # Several web and worker processes start at once against one new database
+    # (not the tests' usual SQLite state, which comes migrated).
+    if backend == "postgres":
+        url = request.getfixturevalue("postgres_state")
+    else:
+        url = f"sqlite:///{settings['state_dir']}/new.db"
     env = {**os.environ, "SENTINEL_DATABASE": url, "SENTINEL_STATE_DIR": settings["state_dir"]}
     starts = [
         subprocess.Popen(
