@@ -101,10 +101,62 @@ class ReplicationSlot(BaseModel):
     publication_name = peewee.CharField(max_length=255)
     slot_name = peewee.CharField(max_length=255)
     status = peewee.CharField(max_length=16, default=ACTIVE)  # ACTIVE | DISABLED
+    # Its health, as the collection last saw it on the source: null until then.
+    active = peewee.BooleanField(null=True)
+    retained_wal_bytes = peewee.BigIntegerField(null=True)
+    xmin_age = peewee.BigIntegerField(null=True)  # of the oldest transaction it holds
+    checked_at = peewee.DateTimeField(null=True)
 
     class Meta:
         table_name = "pool_replication_slot"
         indexes = ((("source", "slot_name"), True),)
 
 
-MODELS = (Source, ReplicationSlot)
+class DiscoveredDatabase(BaseModel):
+    """A database a continuous-discovery source found matching its patterns,
+    monitored as `<source name>_<dbname>` until it is dropped."""
+
+    source = peewee.ForeignKeyField(Source, backref="databases", on_delete="CASCADE")
+    dbname = peewee.CharField(max_length=255)
+    found_at = peewee.DateTimeField(default=utcnow)
+
+    class Meta:
+        table_name = "pool_discovered_database"
+        indexes = ((("source", "dbname"), True),)
+
+
+class Sample(BaseModel):
+    """One metric's rows from one run on one database of a source.
+
+    `slot` is the epoch second the run was due at: a (source, dbname, metric,
+    slot) is written once, whichever worker ran it and however often."""
+
+    id = peewee.BigAutoField()
+    source = peewee.ForeignKeyField(Source, on_delete="CASCADE", index=False)
+    dbname = peewee.CharField(max_length=255)
+    metric = peewee.CharField(max_length=64)
+    slot = peewee.BigIntegerField(index=True)  # also what retention deletes by
+    collected_at = peewee.DoubleField()  # epoch seconds the query answered
+    data = peewee.TextField()  # JSON: the metric's rows, a list of objects
+
+    class Meta:
+        table_name = "pool_sample"
+        indexes = ((("source", "dbname", "metric", "slot"), True),)
+
+
+class LatestSample(BaseModel):
+    """The last Sample of every (source, dbname, metric), which /metrics serves."""
+
+    source = peewee.ForeignKeyField(Source, on_delete="CASCADE", index=False)
+    dbname = peewee.CharField(max_length=255)
+    metric = peewee.CharField(max_length=64)
+    slot = peewee.BigIntegerField()
+    collected_at = peewee.DoubleField()
+    data = peewee.TextField()
+
+    class Meta:
+        table_name = "pool_latest_sample"
+        primary_key = peewee.CompositeKey("source", "dbname", "metric")
+
+
+MODELS = (Source, ReplicationSlot, DiscoveredDatabase, Sample, LatestSample)
