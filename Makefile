@@ -52,7 +52,7 @@ install-test: system-test $(VENV)/.dev assets
 system-run:
 	@sh bin/system-deps redis-server npm
 system-test:
-	@sh bin/system-deps redis-server npm chromium systemd systemd-container debootstrap
+	@sh bin/system-deps redis-server npm chromium systemd systemd-container debootstrap prometheus-postgres-exporter
 
 $(VENV)/.runtime: requirements.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
