@@ -122,18 +122,42 @@ def sqlite_state(tmp_path, migrated_sqlite_state):
     return f"sqlite:///{directory / 'sentinel.db'}"
 
 
-@pytest.fixture
-def postgres_state(pg_cluster):
-    """A state database of its own in the session cluster, dropped afterwards."""
-    name = f"state_{uuid.uuid4().hex[:12]}"
+@pytest.fixture(scope="session")
+def migrated_postgres_template(pg_cluster, tmp_path_factory):
+    """A PostgreSQL state database with every migration applied, which each
+    test clones: migrating an empty one took half of create_app() there."""
+    name = "state_migrated_template"
     pg_cluster.execute(f'CREATE DATABASE "{name}"')
+    db = state.bind(pg_cluster.url(name))
+    state.migrate(db, tmp_path_factory.mktemp("template-lock"))
+    db.close_all()
+    # Marked a template, so that what lists the cluster's databases skips it.
+    pg_cluster.execute(f'ALTER DATABASE "{name}" IS_TEMPLATE true')
+    return name
+
+
+def temporary_state_database(pg_cluster, template=None):
+    """A state database of its own in the session cluster (a clone of
+    `template`, else empty), dropped afterwards."""
+    name = f"state_{uuid.uuid4().hex[:12]}"
+    clone = f' TEMPLATE "{template}"' if template else ""
+    pg_cluster.execute(f'CREATE DATABASE "{name}"{clone}')
     yield pg_cluster.url(name)
     if state.database.obj is not None:
         state.database.close_all()
-    pg_cluster.execute(
-        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s", (name,)
-    )
-    pg_cluster.execute(f'DROP DATABASE IF EXISTS "{name}"')
+    pg_cluster.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture
+def postgres_state(pg_cluster, migrated_postgres_template):
+    """A migrated state database of its own in the session cluster."""
+    yield from temporary_state_database(pg_cluster, migrated_postgres_template)
+
+
+@pytest.fixture
+def empty_postgres_state(pg_cluster):
+    """A new, empty state database, for the tests of migration at start."""
+    yield from temporary_state_database(pg_cluster)
 
 
 @pytest.fixture

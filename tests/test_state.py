@@ -36,7 +36,7 @@ def test_processes_starting_together_migrate_once(request, settings, backend):
     # Several web and worker processes start at once against one new database
     # (not the tests' usual SQLite state, which comes migrated).
     if backend == "postgres":
-        url = request.getfixturevalue("postgres_state")
+        url = request.getfixturevalue("empty_postgres_state")
     else:
         url = f"sqlite:///{settings['state_dir']}/new.db"
     env = {**os.environ, "SENTINEL_DATABASE": url, "SENTINEL_STATE_DIR": settings["state_dir"]}
