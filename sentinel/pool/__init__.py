@@ -9,8 +9,9 @@ DIALECTS = ["datasentinel", "pgwatch", "sequin"]
 
 
 def blueprints():
-    """(API blueprints of the dialects, the pages' blueprint)."""
+    """(API blueprints: the dialects' and /metrics for Prometheus, the pages' blueprint)."""
     apis = [importlib.import_module(f"{__name__}.{name}").blueprint for name in DIALECTS]
-    from . import web
+    from . import prometheus, web
 
+    apis.append(prometheus.blueprint)
     return apis, web.blueprint
