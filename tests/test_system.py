@@ -5,11 +5,11 @@ checked the way a DBA would: the units run, HTTPS answers through nginx
 PostgreSQL restarts through its own unit and survives Sentinel.
 
 How the container is booted on these machines: /work/shared/notes/
-systemd-in-a-container.md. The debootstrapped root is cached under
-var/system-root/ (keyed by its package list); each session extracts it to a
-temporary directory, installs the wheel built from the checkout, boots, and
-removes it all afterwards. Needs root, systemd-container and debootstrap
-(`make test` installs them).
+systemd-in-a-container.md. The debootstrapped root is cached outside the
+checkout, under ~/.cache/sentinel-tests/system-root/ (keyed by its package
+list); each session extracts it to a temporary directory, installs the wheel
+built from the checkout, boots, and removes it all afterwards. Needs root,
+systemd-container and debootstrap (`make test` installs them).
 """
 
 import hashlib
@@ -28,7 +28,14 @@ import pytest
 from polling import wait_for
 
 CHECKOUT = Path(__file__).resolve().parent.parent
-CACHE = CHECKOUT / "var" / "system-root"
+# Outside the checkout: a fresh clone on a machine that already ran this
+# module (CI's, in another folder) extracts the root instead of paying
+# debootstrap's minutes again.
+CACHE = (
+    Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+    / "sentinel-tests"
+    / "system-root"
+)
 
 SUITE = "bookworm"
 # libpam-systemd provides default-logind, which polkitd depends on: debootstrap
