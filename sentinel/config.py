@@ -214,6 +214,9 @@ SETTINGS = (
     Setting("statements_interval", 300, _integer(10, 86400), "s between statement snapshots"),
     Setting("statements_retention", 604800, _integer(3600, 90 * 86400), "s of statement history"),
     Setting("statements_budget", 200, _integer(1, 100_000), "MB the statement history may take"),
+    Setting("pool_dispatch_interval", 5, _integer(1, 60), "s between two looks for due pool runs"),
+    Setting("pool_discovery_interval", 300, _integer(2, 86400), "s between database discoveries"),
+    Setting("pool_retention", 7 * 86400, _integer(3600, 366 * 86400), "s of pool samples kept"),
 )
 BY_NAME = {setting.name: setting for setting in SETTINGS}
 

@@ -62,6 +62,7 @@ def allowed_tasks():
     """The names of every function Sentinel's worker may run."""
     every = load_plugins()
     funcs = [job.func for job in periodic_jobs(every)]
+    funcs += core_tasks()
     funcs += [func for plugin in every for func in plugin.tasks]
     return frozenset(task_name(func) for func in funcs)
 
@@ -89,17 +90,19 @@ def enqueue(
     ttl=None,
     unique=False,
     at=None,
+    queue=QUEUE,
 ):
     """Enqueue func(*args) on Sentinel's queue with the options every job needs.
 
     `ttl` bounds how long the job may wait for a worker (pass it when a user is
     waiting, or when a late run is worthless); `unique` refuses a second job
     with the same id; `at` (an aware datetime) holds it back until then, for
-    the scheduler the worker runs beside its work loop.
+    the scheduler the worker runs beside its work loop; `queue` is the shared
+    queue unless a job is meant for one worker's own (the pool's collection).
     """
     if task_name(func) not in allowed_tasks():
         raise ValueError(f"{task_name(func)} is not declared in a plugin's tasks")
-    queue = Queue(QUEUE, connection=connection, serializer=PlainValues)
+    queue = Queue(queue, connection=connection, serializer=PlainValues)
     options = {
         "args": args,
         "job_id": job_id,
@@ -116,9 +119,21 @@ def enqueue(
 def periodic_jobs(plugins):
     """Every periodic job, as data: the core's and each plugin's."""
     from .auth.tasks import housekeeping
+    from .pool import collect
 
-    core = [Periodic(housekeeping, interval=600, timeout=120)]
+    core = [
+        Periodic(housekeeping, interval=600, timeout=120),
+        Periodic(collect.dispatch, interval="pool_dispatch_interval", timeout=60),
+        Periodic(collect.purge, interval=3600, timeout=600),
+    ]
     return core + [job for plugin in plugins for job in plugin.periodic]
+
+
+def core_tasks():
+    """The core's functions enqueued on demand (the pool's collection runs)."""
+    from .pool import collect
+
+    return [collect.run, collect.discover]
 
 
 def register_periodic(scheduler, settings, plugins):

@@ -5,6 +5,10 @@ Any number of workers may run against one Redis; the cron scheduler runs in
 only one of them at a time, the one holding a lock in Redis. If that worker
 dies, its lock expires and another worker's scheduler takes over.
 
+Each worker also has a queue of its own, worked before the shared one: the
+pool's collection sends a source's runs there while this worker holds its
+open connection (sentinel.pool.connections).
+
 Both outlive a Redis outage: the worker waits for Redis to come back (saying
 so once, and once when it is back) and carries on, and the scheduler
 competes for the lock again, so periodic collection restarts by itself.
@@ -26,6 +30,7 @@ from rq.scheduler import RQScheduler
 
 from . import jobs, logs
 from .extensions import connect_redis
+from .pool import connections
 
 logger = logging.getLogger(__name__)
 
@@ -192,6 +197,7 @@ def run(app, with_cron=True, burst=False):
     outage = RedisOutage("worker")
     logging.getLogger("rq.worker").addFilter(RetryChatter(outage))
     children = []
+    pool_stop = None
     try:
         if not burst:
             # Forked before RQ starts its threads, each with Ctrl-C held back
@@ -210,6 +216,8 @@ def run(app, with_cron=True, burst=False):
                 finally:
                     signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
                 children.append(child)
+            # After the forks: a child never inherits the thread this starts.
+            pool_stop = connections.start(app.extensions["sentinel.redis"])
         cron = children[1] if len(children) > 1 else None
         logger.info("event=worker_started pid=%s scheduler=%s", os.getpid(), cron is not None)
         # In the app's context already (the command's): a second one pushed
@@ -218,6 +226,8 @@ def run(app, with_cron=True, burst=False):
     except KeyboardInterrupt:
         pass  # Ctrl-C before RQ's loop had its own handler in place
     finally:
+        if pool_stop is not None:
+            pool_stop()  # closes the sources' connections, says this worker is gone
         for child in children:
             if child.is_alive():
                 child.terminate()
@@ -232,10 +242,13 @@ def _work(connection, outage, settings, burst):
     RQ's own signal handlers stay in place: a stop outside RQ's loop raises
     StopRequested here, as it does in RQ's loop."""
     worker = None
+    queues = [jobs.QUEUE]
+    if connections.identity is not None:
+        queues.insert(0, connections.queue_name(connections.identity))
     try:
         while True:
             worker = SentinelWorker(
-                [jobs.QUEUE],
+                queues,
                 connection=connection,
                 outage=outage,
                 job_class=jobs.SentinelJob,

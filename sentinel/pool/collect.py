@@ -1,0 +1,602 @@
+"""Agentless collection of the pool, on RQ workers.
+
+`dispatch` (a core periodic job, run by the cron leader only) enqueues one
+`run` per (source, dbname, slot) that is due and was not enqueued yet; `run`
+collects the metrics due at that slot on one database of one source and
+records them; `discover` keeps a continuous-discovery source's databases in
+step with its server; `purge` deletes samples older than the retention.
+
+A slot is the epoch second a run is due at, a multiple of its interval. A run
+at slot S collects every metric whose interval divides S, so the metrics of
+two groups due at the same second go in one run (history keeps one run per
+(source, dbname, slot)). How runs reach the worker that holds a source's open
+connection is `connections`' business. Docs: docs/pool-collection.md.
+"""
+
+import hashlib
+import logging
+import re
+import time
+import uuid
+
+import psycopg2
+import psycopg2.extensions
+import redis
+from flask import current_app
+from peewee import JOIN
+from rq.exceptions import DuplicateJobError
+
+from .. import jobs
+from ..errors import SourceUnreachable
+from ..extensions import redis as redis_extension
+from ..state import database, utcnow
+from . import catalog, connections, history, probe, schedule, secrets
+from .models import DiscoveredDatabase, LatestSample, ReplicationSlot, Sample, Source
+
+logger = logging.getLogger(__name__)
+
+DISPATCHED = "sentinel:pool:dispatched"  # hash "<source id>/<dbname>/<interval>" -> last slot
+DISCOVERY = "sentinel:pool:discovery"  # hash "<source id>" -> last discovery slot
+RUNNING = "sentinel:pool:running:"  # + "<source id>/<dbname>": the run lock
+MAX_BUDGET = 60  # s a run may take at most, whatever its interval
+BACKLOG = 20  # runs waiting on a holder's queue beyond which new ones go to the shared queue
+DISCOVERY_TIMEOUT = 60
+LOCK_WAIT = 5  # s discovery waits for a run of the source's own database to end
+SAFE_ID = re.compile(r"[A-Za-z0-9_]{1,63}")
+
+UNLOCK = """
+if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end
+return 0
+"""
+
+
+def _settings():
+    return current_app.config["SENTINEL"]
+
+
+# -- the dispatcher ------------------------------------------------------------------------
+
+
+def dispatch():
+    """Enqueue the runs that came due since the last round; returns how many."""
+    connection = redis_extension.connection
+    now = int(time.time())
+    monitored = _monitored()
+    pipe = connection.pipeline(transaction=False)
+    pipe.hgetall(DISPATCHED)
+    pipe.hgetall(connections.HOLDERS)
+    pipe.hgetall(DISCOVERY)
+    dispatched, holders, discovered = pipe.execute()
+    dispatched = {field.decode(): int(slot) for field, slot in dispatched.items()}
+    holders = {name.decode(): worker.decode() for name, worker in holders.items()}
+
+    due, seen = {}, set()
+    for source_id, dbname, intervals in monitored:
+        for interval in intervals:
+            field = f"{source_id}/{dbname}/{interval}"
+            slot = now // interval * interval
+            seen.add(field)
+            if dispatched.get(field) != slot:
+                due.setdefault((source_id, dbname, slot), []).append(interval)
+                dispatched[field] = slot
+
+    live = connections.live_workers(connection, set(holders.values()))
+    enqueued = 0
+    for (source_id, dbname, slot), intervals in due.items():
+        worker = holders.get(connections.key(source_id, dbname))
+        queue = jobs.QUEUE
+        if worker in live and live[worker] < BACKLOG:
+            queue = connections.queue_name(worker)
+            live[worker] += 1
+        enqueued += _enqueue_run(connection, source_id, dbname, min(intervals), slot, queue)
+
+    writes = connection.pipeline(transaction=False)
+    changed = {field: dispatched[field] for field in seen if field in dispatched}
+    if due:
+        writes.hset(DISPATCHED, mapping=changed)
+    gone = [field for field in dispatched if field not in seen]
+    if gone:
+        writes.hdel(DISPATCHED, *gone)
+    watched = {connections.key(source_id, dbname) for source_id, dbname, _ in monitored}
+    forgotten = [name for name in holders if name not in watched]
+    if forgotten:
+        # Their holders close the connections at their next look (connections.reap).
+        writes.hdel(connections.HOLDERS, *forgotten)
+    _dispatch_discoveries(connection, writes, now, discovered)
+    writes.execute()
+    if enqueued:
+        logger.debug("event=pool_dispatched runs=%s", enqueued)
+    return enqueued
+
+
+def _monitored():
+    """[(source id, dbname, (interval, ...))] of every enabled source: its own
+    database, or each database a continuous-discovery source found. One query."""
+    query = (
+        Source.select(
+            Source.id,
+            Source.kind,
+            Source.dbname,
+            Source.metrics,
+            Source.preset,
+            Source.collection_rate,
+            Source.standby_metrics,
+            Source.standby_preset,
+            DiscoveredDatabase.dbname,
+        )
+        .join(DiscoveredDatabase, JOIN.LEFT_OUTER, on=(DiscoveredDatabase.source == Source.id))
+        .where(Source.enabled == True)  # noqa: E712 - a SQL comparison
+        .tuples()
+    )
+    intervals_of = {}
+    monitored = []
+    for (
+        source_id,
+        kind,
+        dbname,
+        metrics,
+        preset,
+        rate,
+        standby_metrics,
+        standby_preset,
+        found,
+    ) in query:
+        if kind == "postgres-continuous-discovery":
+            if found is None:
+                continue
+            dbname = found
+        key = (str(metrics), preset, rate, str(standby_metrics), standby_preset)
+        if key not in intervals_of:
+            source = {
+                "metrics": metrics,
+                "preset": preset,
+                "collection_rate": rate,
+                "standby_metrics": standby_metrics,
+                "standby_preset": standby_preset,
+            }
+            every = set(schedule.intervals(source).values())
+            every |= set((_standby_intervals(source) or {}).values())
+            intervals_of[key] = tuple(sorted(every))
+        monitored.append((source_id, dbname, intervals_of[key]))
+    return monitored
+
+
+def _standby_intervals(source):
+    """{metric: seconds} a source collects on a standby, when it says so;
+    None when it collects there what it does on a primary."""
+    if not source["standby_metrics"] and not source["standby_preset"]:
+        return None
+    return schedule.intervals(
+        {
+            "metrics": source["standby_metrics"],
+            "preset": source["standby_preset"],
+            "collection_rate": None,
+        }
+    )
+
+
+def _job_part(dbname):
+    """A database name as RQ accepts it in a job id."""
+    if SAFE_ID.fullmatch(dbname):
+        return dbname
+    return "x" + hashlib.blake2b(dbname.encode(), digest_size=8).hexdigest()
+
+
+def _enqueue_run(connection, source_id, dbname, interval, slot, queue):
+    budget = _budget(interval)
+    try:
+        jobs.enqueue(
+            connection,
+            run,
+            source_id,
+            dbname,
+            interval,
+            slot,
+            job_id=f"pool-run-{source_id}-{_job_part(dbname)}-{interval}-{slot}",
+            timeout=_hard_limit(budget),
+            ttl=interval,
+            unique=True,
+            queue=queue,
+        )
+    except DuplicateJobError:
+        return 0
+    return 1
+
+
+def _dispatch_discoveries(connection, writes, now, discovered):
+    every = _settings()["pool_discovery_interval"]
+    slot = now // every * every
+    last = {source_id.decode(): int(at) for source_id, at in discovered.items()}
+    sources = Source.select(Source.id).where(
+        Source.enabled == True,  # noqa: E712 - a SQL comparison
+        Source.kind == "postgres-continuous-discovery",
+    )
+    for (source_id,) in sources.tuples():
+        if last.pop(source_id, None) == slot:
+            continue
+        try:
+            jobs.enqueue(
+                connection,
+                discover,
+                source_id,
+                job_id=f"pool-discover-{source_id}-{slot}",
+                timeout=DISCOVERY_TIMEOUT,
+                ttl=every,
+                unique=True,
+            )
+        except DuplicateJobError:
+            pass
+        writes.hset(DISCOVERY, source_id, slot)
+    if last:
+        writes.hdel(DISCOVERY, *last)
+
+
+def _budget(interval):
+    """Seconds a run of that interval may spend collecting."""
+    return max(1, min(interval, MAX_BUDGET))
+
+
+def _hard_limit(budget):
+    # A query started just before the budget ran out may take its statement_timeout.
+    return budget + probe.QUERY_TIMEOUT // 1000 + 5
+
+
+# -- a run ---------------------------------------------------------------------------------
+
+
+class _Locked:
+    """The run lock of a (source, dbname): SET NX EX, released only by its taker."""
+
+    def __init__(self, connection, source_id, dbname, seconds):
+        self.connection = connection
+        self.name = RUNNING + connections.key(source_id, dbname)
+        self.token = uuid.uuid4().hex
+        self.seconds = seconds
+
+    def take(self, wait=0):
+        deadline = time.monotonic() + wait
+        while True:
+            if self.connection.set(self.name, self.token, nx=True, ex=self.seconds):
+                return True
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(0.1)
+
+    def release(self):
+        try:
+            self.connection.eval(UNLOCK, 1, self.name, self.token)
+        except redis.RedisError:
+            pass  # it expires by itself
+
+
+def run(source_id, dbname, interval, slot):
+    """Collect the metrics of one source's database due at `slot`, and
+    record how it went on the source. Skips when a run of the same (source,
+    dbname) is under way."""
+    connection = redis_extension.connection
+    budget = _budget(interval)
+    lock = _Locked(connection, source_id, dbname, _hard_limit(budget))
+    if not lock.take():
+        logger.info(
+            "event=pool_run_skipped source=%s dbname=%s slot=%s reason=running",
+            source_id,
+            dbname,
+            slot,
+        )
+        return None
+    try:
+        return _run(connection, source_id, dbname, interval, slot, budget)
+    finally:
+        lock.release()
+
+
+def _run(connection, source_id, dbname, interval, slot, budget):
+    deadline = time.monotonic() + budget
+    source = Source.select().where(Source.id == source_id).dicts().first()
+    if source is None or not source["enabled"] or not _still_monitored(source, dbname):
+        connections.cache.drop(source_id, dbname, connection)
+        return None
+    params = probe.parameters(
+        {**source, "password": secrets.decrypt(source["encrypted_password"])}, dbname
+    )
+    fingerprint = connections.fingerprint(params)
+    cached = connections.cache.take(source_id, dbname, fingerprint)
+    try:
+        if cached is not None:
+            try:
+                outcome = _collect(cached, source, dbname, interval, slot, deadline)
+            except psycopg2.Error:
+                if not cached.connection.closed:
+                    raise
+                # The server closed it while it was idle (a restart): once more, afresh.
+                cached.close()
+                cached = None
+        if cached is None:
+            cached = connections.Cached(probe.connect(params, timeout=budget), fingerprint)
+            _prepare(cached.connection)
+            outcome = _collect(cached, source, dbname, interval, slot, deadline)
+    except SourceUnreachable as exc:
+        return _unreachable(connection, source, dbname, cached, exc.message)
+    except psycopg2.Error as exc:
+        return _unreachable(connection, source, dbname, cached, _reason(exc, params))
+    connections.cache.give_back(source_id, dbname, cached, connection)
+    results, errors, slots = outcome
+    _record(source, dbname, slot, results, errors, slots)
+    return {"metrics": len(results), "errors": len(errors)}
+
+
+def _still_monitored(source, dbname):
+    if source["kind"] != "postgres-continuous-discovery":
+        return dbname == source["dbname"]
+    return (
+        DiscoveredDatabase.select()
+        .where(DiscoveredDatabase.source == source["id"], DiscoveredDatabase.dbname == dbname)
+        .exists()
+    )
+
+
+def _float(value, cursor):
+    return None if value is None else float(value)
+
+
+# numeric columns come back as float, which JSON (and Prometheus) can hold.
+NUMERIC_AS_FLOAT = psycopg2.extensions.new_type(
+    psycopg2.extensions.DECIMAL.values, "SENTINEL_NUMERIC_AS_FLOAT", _float
+)
+
+
+def _prepare(pg):
+    # Each metric in its own statement: one failing leaves nothing to roll back.
+    pg.autocommit = True
+    psycopg2.extensions.register_type(NUMERIC_AS_FLOAT, pg)
+
+
+def _reason(exc, params=None):
+    """The first line of a driver's error, the password never in it."""
+    text = str(exc).strip()
+    reason = text.splitlines()[0] if text else type(exc).__name__
+    if params and params["password"]:
+        reason = reason.replace(params["password"], "********")
+    return reason
+
+
+def _unreachable(connection, source, dbname, cached, reason):
+    if cached is not None:
+        cached.close()
+    connections.cache.drop(source["id"], dbname, connection)
+    with database.atomic():
+        Source.update(connected=False, last_error=reason).where(Source.id == source["id"]).execute()
+    logger.info(
+        "event=pool_source_unreachable source=%s dbname=%s error=%s",
+        source["name"],
+        dbname,
+        reason,
+    )
+    return {"metrics": 0, "errors": 1}
+
+
+# Once a run: whether the server is a standby, and what `requires` may name.
+SERVER_STATE = """
+SELECT pg_is_in_recovery(),
+       ARRAY(SELECT extname::text FROM pg_extension),
+       ARRAY(SELECT rolname::text FROM pg_roles WHERE pg_has_role(oid, 'USAGE'))
+"""
+
+
+def _collect(cached, source, dbname, interval, slot, deadline):
+    """({metric: rows}, [error, ...], slot health rows or None) of one run."""
+    pg = cached.connection
+    try:
+        standby, extensions, roles = _rows(pg, SERVER_STATE, dicts=False)[0]
+    except psycopg2.Error as exc:
+        if pg.closed:
+            raise
+        return {}, [f"server state: {_reason(exc)}"], None
+    met = {f"extension:{name}" for name in extensions} | {f"role:{name}" for name in roles}
+    results, errors = {}, []
+    instance = _instance_database(source, dbname)
+    for name in _due(source, standby, slot):
+        metric = catalog.metric(name)
+        if metric["node_status"] == ("primary" if standby else "standby"):
+            continue
+        if metric["instance_level"] and not instance:
+            continue
+        if "requires" in metric and metric["requires"] not in met:
+            continue
+        sql = catalog.sql_for(name, cached.major)
+        if sql is None:
+            continue
+        if time.monotonic() >= deadline:
+            errors.append(f"metric {name}: not run, the run's time budget was spent")
+            continue
+        try:
+            results[name] = _rows(pg, sql)
+        except psycopg2.Error as exc:
+            if pg.closed:
+                raise  # the connection is gone, not the metric
+            errors.append(f"metric {name}: {_reason(exc)}")
+    slots = None
+    if instance and interval == min(schedule.intervals(source).values(), default=interval):
+        slots = results.get("replication_slots")
+        if slots is None and _has_slots(source):
+            slots = _rows(pg, catalog.sql_for("replication_slots", cached.major))
+    return results, errors, slots
+
+
+def _rows(pg, sql, dicts=True):
+    with pg.cursor() as cursor:
+        cursor.execute(sql)
+        if not dicts:
+            return cursor.fetchall()
+        names = [column.name for column in cursor.description]
+        return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+
+
+def _due(source, standby, slot):
+    """The metrics due at `slot`, on a standby or a primary."""
+    if standby and source["only_if_primary"]:
+        return []
+    wanted = (_standby_intervals(source) if standby else None) or schedule.intervals(source)
+    return sorted(name for name, seconds in wanted.items() if slot % seconds == 0)
+
+
+def _instance_database(source, dbname):
+    """Whether instance-level metrics run on this database of the source: its
+    own database, or for a continuous-discovery source that did not find it,
+    the first database found."""
+    if dbname == source["dbname"] or source["kind"] != "postgres-continuous-discovery":
+        return True
+    found = DiscoveredDatabase.select(DiscoveredDatabase.dbname).where(
+        DiscoveredDatabase.source == source["id"]
+    )
+    names = {row.dbname for row in found}
+    return source["dbname"] not in names and dbname == min(names, default=None)
+
+
+def _has_slots(source):
+    return ReplicationSlot.select().where(ReplicationSlot.source == source["id"]).exists()
+
+
+def _record(source, dbname, slot, results, errors, slots):
+    """Write one run: its samples, the source's status and its slots' health,
+    in one transaction."""
+    now = utcnow()
+    changes = {"connected": True, "last_error": "; ".join(errors) or None}
+    if results or not errors:
+        changes["last_collected_at"] = now
+    with database.atomic():
+        history.record(source["id"], dbname, slot, time.time(), results)
+        Source.update(**changes).where(Source.id == source["id"]).execute()
+        if slots is not None:
+            _record_slots(source["id"], slots, now)
+    if errors:
+        logger.info(
+            "event=pool_run_errors source=%s dbname=%s errors=%s",
+            source["name"],
+            dbname,
+            len(errors),
+        )
+
+
+def _record_slots(source_id, rows, now):
+    """Each registered slot's health from the catalog's replication_slots rows;
+    a slot the server no longer has is inactive, the rest unknown."""
+    seen = {row["slot_name"]: row for row in rows}
+    for slot in ReplicationSlot.select().where(ReplicationSlot.source == source_id):
+        row = seen.get(slot.slot_name)
+        if row is None:
+            health = {"active": False, "retained_wal_bytes": None, "xmin_age": None}
+        else:
+            ages = [age for age in (row["xmin_age"], row["catalog_xmin_age"]) if age is not None]
+            health = {
+                "active": bool(row["active"]),
+                "retained_wal_bytes": row["retained_wal_bytes"],
+                "xmin_age": max(ages, default=None),
+            }
+        ReplicationSlot.update(**health, checked_at=now).where(
+            ReplicationSlot.id == slot.id
+        ).execute()
+
+
+# -- continuous discovery ------------------------------------------------------------------
+
+DATABASES = """
+SELECT datname::text FROM pg_database
+WHERE datallowconn AND NOT datistemplate
+  AND has_database_privilege(datname, 'CONNECT')
+  AND (%(include)s = '' OR datname ~ %(include)s)
+  AND (%(exclude)s = '' OR datname !~ %(exclude)s)
+ORDER BY datname
+"""
+
+
+def discover(source_id):
+    """Bring a continuous-discovery source's databases in step with its
+    server: those matching its patterns added, those gone removed with their
+    samples. Returns {"added": [...], "removed": [...]}, or None."""
+    source = Source.select().where(Source.id == source_id).dicts().first()
+    if source is None or not source["enabled"]:
+        return None
+    connection = redis_extension.connection
+    dbname = source["dbname"]
+    # Through the run lock and cache of its own database: no third connection.
+    lock = _Locked(connection, source_id, dbname, DISCOVERY_TIMEOUT)
+    if not lock.take(wait=LOCK_WAIT):
+        logger.info("event=pool_discovery_skipped source=%s reason=running", source["name"])
+        return None
+    try:
+        return _discover(connection, source)
+    finally:
+        lock.release()
+
+
+def _discover(connection, source):
+    source_id, dbname = source["id"], source["dbname"]
+    params = probe.parameters(
+        {**source, "password": secrets.decrypt(source["encrypted_password"])}, dbname
+    )
+    fingerprint = connections.fingerprint(params)
+    cached = connections.cache.take(source_id, dbname, fingerprint)
+    try:
+        if cached is None:
+            cached = connections.Cached(probe.connect(params), fingerprint)
+            _prepare(cached.connection)
+        with cached.connection.cursor() as cursor:
+            cursor.execute(
+                DATABASES,
+                {"include": source["include_pattern"], "exclude": source["exclude_pattern"]},
+            )
+            found = {row[0] for row in cursor.fetchall()}
+    except SourceUnreachable as exc:
+        _unreachable(connection, source, dbname, cached, exc.message)
+        return None
+    except psycopg2.Error as exc:
+        if cached is not None:
+            cached.close()
+        reason = f"discovery: {_reason(exc)}"
+        Source.update(last_error=reason).where(Source.id == source_id).execute()
+        logger.info("event=pool_discovery_failed source=%s error=%s", source["name"], reason)
+        return None
+    # Kept only if it is the one its database's runs use too.
+    if dbname in found:
+        connections.cache.give_back(source_id, dbname, cached, connection)
+    else:
+        cached.close()
+    return _sync_databases(source, found)
+
+
+def _sync_databases(source, found):
+    source_id = source["id"]
+    known = {
+        row.dbname
+        for row in DiscoveredDatabase.select(DiscoveredDatabase.dbname).where(
+            DiscoveredDatabase.source == source_id
+        )
+    }
+    added, removed = sorted(found - known), sorted(known - found)
+    with database.atomic():
+        if added:
+            DiscoveredDatabase.insert_many(
+                [{"source": source_id, "dbname": name} for name in added]
+            ).on_conflict_ignore().execute()
+        if removed:
+            for model in (DiscoveredDatabase, Sample, LatestSample):
+                model.delete().where(model.source == source_id, model.dbname << removed).execute()
+    if added or removed:
+        logger.info(
+            "event=pool_databases_discovered source=%s added=%s removed=%s",
+            source["name"],
+            ",".join(added),
+            ",".join(removed),
+        )
+    return {"added": added, "removed": removed}
+
+
+# -- retention -----------------------------------------------------------------------------
+
+
+def purge():
+    """Delete the samples of runs older than pool_retention; returns how many."""
+    deleted = history.purge(int(time.time()) - _settings()["pool_retention"])
+    logger.debug("event=pool_samples_purged samples=%s", deleted)
+    return deleted
