@@ -38,6 +38,9 @@ logger = logging.getLogger(__name__)
 DISPATCHED = "sentinel:pool:dispatched"  # hash "<source id>/<dbname>/<interval>" -> last slot
 DISCOVERY = "sentinel:pool:discovery"  # hash "<source id>" -> last discovery slot
 RUNNING = "sentinel:pool:running:"  # + "<source id>/<dbname>": the run lock
+SLOW = "sentinel:pool:slow"  # hash "<source id>/<dbname>" -> when a run of it was last slow
+SLOW_RUN = 2.0  # s: a run that took longer marks its (source, dbname) slow
+SLOW_FOR = 300  # s a slow mark is heeded after the last slow run
 MAX_BUDGET = 60  # s a run may take at most, whatever its interval
 BACKLOG = 20  # runs waiting on a holder's queue beyond which new ones go to the shared queue
 DISCOVERY_TIMEOUT = 60
@@ -66,11 +69,15 @@ def dispatch():
     pipe.hgetall(DISPATCHED)
     pipe.hgetall(connections.HOLDERS)
     pipe.hgetall(DISCOVERY)
-    dispatched, holders, discovered = pipe.execute()
+    pipe.hgetall(SLOW)
+    dispatched, holders, discovered, slow = pipe.execute()
     dispatched = {field.decode(): int(slot) for field, slot in dispatched.items()}
     holders = {name.decode(): worker.decode() for name, worker in holders.items()}
+    slow = {name.decode(): float(at) for name, at in slow.items()}
+    healed = [name for name, at in slow.items() if at < now - SLOW_FOR]
+    slow = {name for name in slow if name not in healed}
 
-    due, seen = {}, set()
+    due, seen, changed = {}, set(), {}
     for source_id, dbname, intervals in monitored:
         for interval in intervals:
             field = f"{source_id}/{dbname}/{interval}"
@@ -78,30 +85,38 @@ def dispatch():
             seen.add(field)
             if dispatched.get(field) != slot:
                 due.setdefault((source_id, dbname, slot), []).append(interval)
-                dispatched[field] = slot
+                changed[field] = slot
 
     live = connections.live_workers(connection, set(holders.values()))
+    # A worker holding a slow source may be stuck in its runs for seconds: it
+    # keeps those, and gives up the others, so nobody else waits behind them.
+    stuck = {holders[name] for name in slow if name in holders}
+    moved = set()
     enqueued = 0
     for (source_id, dbname, slot), intervals in due.items():
-        worker = holders.get(connections.key(source_id, dbname))
+        name = connections.key(source_id, dbname)
+        worker = holders.get(name)
         queue = jobs.QUEUE
-        if worker in live and live[worker] < BACKLOG:
+        if worker in stuck and name not in slow:
+            moved.add(name)
+        elif worker in live and live[worker] < BACKLOG:
             queue = connections.queue_name(worker)
             live[worker] += 1
         enqueued += _enqueue_run(connection, source_id, dbname, min(intervals), slot, queue)
 
     writes = connection.pipeline(transaction=False)
-    changed = {field: dispatched[field] for field in seen if field in dispatched}
-    if due:
+    if changed:
         writes.hset(DISPATCHED, mapping=changed)
     gone = [field for field in dispatched if field not in seen]
     if gone:
         writes.hdel(DISPATCHED, *gone)
     watched = {connections.key(source_id, dbname) for source_id, dbname, _ in monitored}
-    forgotten = [name for name in holders if name not in watched]
+    forgotten = [name for name in holders if name not in watched or name in moved]
     if forgotten:
         # Their holders close the connections at their next look (connections.reap).
         writes.hdel(connections.HOLDERS, *forgotten)
+    if healed:
+        writes.hdel(SLOW, *healed)
     _dispatch_discoveries(connection, writes, now, discovered)
     writes.execute()
     if enqueued:
@@ -284,10 +299,20 @@ def run(source_id, dbname, interval, slot):
             slot,
         )
         return None
+    started = time.monotonic()
     try:
         return _run(connection, source_id, dbname, interval, slot, budget)
     finally:
         lock.release()
+        if time.monotonic() - started > SLOW_RUN:
+            _mark_slow(connection, source_id, dbname)
+
+
+def _mark_slow(connection, source_id, dbname):
+    try:
+        connection.hset(SLOW, connections.key(source_id, dbname), int(time.time()))
+    except redis.RedisError:
+        pass
 
 
 def _run(connection, source_id, dbname, interval, slot, budget):
