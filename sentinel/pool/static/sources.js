@@ -1,5 +1,6 @@
-/* Sources page: the pool's sources and how their last collection went,
- * refreshed every 10 s; a tag filter (kept in the URL, ?tag=env%3Dprod, and
+/* Sources page: the pool's sources and how their last collection went (the
+ * status word and colour the server gives), each name a link to the
+ * source's own page, refreshed every 10 s; a tag filter (kept in the URL, ?tag=env%3Dprod, and
  * set by clicking a tag); admins add and edit sources in a dialog with a
  * connection test, each refusal shown beside its field, and disable, enable
  * and delete them, the deletion after a confirmation. */
@@ -43,12 +44,6 @@
 
   // -- the list ----------------------------------------------------------------
 
-  function status(source) {
-    if (!source.enabled) return ["disabled", "unknown"];
-    if (source.connected === null) return ["not checked yet", "unknown"];
-    return source.connected ? ["connected", "ok"] : ["unreachable", "critical"];
-  }
-
   const metrics = (n) => `${n} metric${n === 1 ? "" : "s"}`;
 
   function collects(source) {
@@ -66,7 +61,6 @@
       tags_text: tags.join(" "),
       address: `${source.user}@${source.host}:${source.port}/${source.dbname}`,
       collects: collects(source),
-      status: status(source)[0],
     };
   }
 
@@ -82,21 +76,21 @@
   }
 
   function rowHtml(source) {
-    const [text, level] = status(source);
-    const error = source.enabled && source.connected === false && source.last_error
+    const error = source.status !== "disabled" && source.last_error
       ? `<small class="last-error">${esc(source.last_error)}</small>` : "";
     const tags = source.tagList.map((t) => `<button type="button" class="tag secondary outline"
       data-tag="${esc(t)}" aria-pressed="${t === tag}" title="Show only the sources tagged ${esc(t)}">${esc(t)}</button>`);
     const collected = source.last_collected_at === null ? f.UNKNOWN
       : Sentinel.timeHtml(source.last_collected_at, f.ago(source.last_collected_at));
     return `<tr data-key="${esc(source.id)}">
-      <td class="name"><code>${esc(source.name)}</code></td>
+      <td class="name"><a href="${esc(urlOf(section.dataset.sourceUrl, source.id))}"
+        title="Status, slots and charts of ${esc(source.name)}"><code>${esc(source.name)}</code></a></td>
       <td><code>${esc(source.address)}</code> <small>${esc(source.sslmode)}</small></td>
       <td>${esc(source.kind)}</td>
       <td>${esc(source.group)}</td>
       <td>${tags.join("") || "<small>none</small>"}</td>
       <td>${esc(source.collects)}</td>
-      <td>${Sentinel.badge(text, level)}${error}</td>
+      <td>${Sentinel.badge(source.status, source.status_level)}${error}</td>
       <td class="num">${collected}</td>
       ${admin ? actions(source) : ""}
     </tr>`;
