@@ -6,6 +6,8 @@ colours; and, end to end, a real worker's samples drawn in the browser."""
 
 import datetime
 import re
+import subprocess
+import sys
 import time
 import uuid
 
@@ -285,3 +287,34 @@ def test_an_admin_disables_the_source_from_its_page(page, admin, pool):
     expect(page.locator("#outcome")).to_contain_text(f"Source {source['name']} disabled")
     expect(page.locator("#source-status")).to_have_text("disabled")
     expect(page.get_by_role("button", name="Enable")).to_be_visible()
+
+
+@pytest.fixture
+def service_worker(service, tmp_path):
+    """A real `python -m sentinel worker` on the service's state and Redis,
+    dispatching every second."""
+    log = open(tmp_path / "worker.log", "wb")  # noqa: SIM115 - closed below
+    process = subprocess.Popen(
+        [sys.executable, "-m", "sentinel", "worker"],
+        env={**service.env, "SENTINEL_POOL_DISPATCH_INTERVAL": "1"},
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    yield process
+    process.terminate()
+    process.wait(30)
+    log.close()
+
+
+@browser
+def test_a_source_collected_by_a_real_worker_gets_points_in_its_chart(
+    page, admin, pool, service_worker
+):
+    source = pool.create(metrics={"kpi": 2, "db_stats": 2})
+    open_source(page, admin, source)
+    # The page refreshes at the source's pace (2 s) and draws each new run.
+    some = re.compile(r"^[1-9][0-9]*$")
+    expect(chart(page, "backends")).to_have_attribute("data-points", some, timeout=30_000)
+    expect(chart(page, "transactions")).to_have_attribute("data-points", some, timeout=30_000)
+    expect(page.locator("#source-status")).to_have_text("connected")
+    expect(page.locator("#source-last-collected time")).to_be_visible()
