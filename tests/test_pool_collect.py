@@ -139,7 +139,7 @@ def latest_rows(source_id, dbname, metric):
     return None if found is None else history.series(source_id, dbname, metric, 0, 2**40)[-1][2]
 
 
-def keeps_its_schedule(source_id, dbname, slots=4):
+def keeps_its_schedule(source_id, dbname, slots=3):
     """Wait for `slots` consecutive new slots of the source's kpi, from now."""
     start = time.time() // EVERY * EVERY + EVERY
     wanted = [start + EVERY * number for number in range(slots)]
@@ -150,7 +150,7 @@ def keeps_its_schedule(source_id, dbname, slots=4):
     )
 
 
-def test_a_source_on_the_cluster_is_collected_and_connected(make_source, database):
+def test_a_source_on_the_cluster_is_collected_and_connected(database, make_source):
     dbname = database("collect_plain")
     source = make_source("plain", dbname=dbname)
 
@@ -166,7 +166,7 @@ def test_a_source_on_the_cluster_is_collected_and_connected(make_source, databas
 
 
 def test_a_source_on_a_closed_port_is_unreachable_while_another_keeps_its_schedule(
-    make_source, database
+    database, make_source
 ):
     good = make_source("good", dbname=database("collect_good"))
     bad = make_source("closed", port=sandbox.free_port())
@@ -177,7 +177,7 @@ def test_a_source_on_a_closed_port_is_unreachable_while_another_keeps_its_schedu
     keeps_its_schedule(good["id"], "collect_good")
 
 
-def test_a_slow_source_gets_its_error_while_another_keeps_its_schedule(pool, make_source, database):
+def test_a_slow_source_gets_its_error_while_another_keeps_its_schedule(pool, database, make_source):
     slow_db = database("collect_slow")
     pool.cluster.execute("CREATE SEQUENCE sales_numbers", dbname=slow_db)
     # The catalog's sequence_health reads every sequence: with one locked (a
@@ -205,7 +205,7 @@ def test_a_slow_source_gets_its_error_while_another_keeps_its_schedule(pool, mak
         holder.close()
 
 
-def test_continuous_discovery_follows_databases_created_and_dropped(pool, make_source, database):
+def test_continuous_discovery_follows_databases_created_and_dropped(pool, database, make_source):
     database("disc_first")
     database("disc_first_old")
     source = make_source(
@@ -287,13 +287,13 @@ def test_retention_deletes_samples_older_than_it(pool, make_source):
     wait_for(lambda: slots_of(source["id"], "postgres") == [now], what="the old run purged")
 
 
-def test_a_source_has_at_most_two_connections_and_keeps_reusing_one(pool, make_source, database):
+def test_a_source_has_at_most_two_connections_and_keeps_reusing_one(pool, database, make_source):
     dbname = database("collect_reused")
     source = make_source("reused", dbname=dbname)
     wait_for(lambda: len(slots_of(source["id"], dbname)) >= 2, what="two runs")
 
     seen = []
-    deadline = time.monotonic() + 4 * EVERY
+    deadline = time.monotonic() + 3 * EVERY
     while time.monotonic() < deadline:
         pids = [
             pid
@@ -307,6 +307,5 @@ def test_a_source_has_at_most_two_connections_and_keeps_reusing_one(pool, make_s
         seen.append(set(pids))
         time.sleep(0.1)
 
-    runs_before = len(slots_of(source["id"], dbname))
-    assert runs_before >= 4
+    assert len(slots_of(source["id"], dbname)) >= 4
     assert set.intersection(*seen), f"no connection kept across runs: {seen}"

@@ -212,6 +212,7 @@ def _enqueue_run(connection, source_id, dbname, interval, slot, queue):
             ttl=interval,
             unique=True,
             queue=queue,
+            keep_result=False,
         )
     except DuplicateJobError:
         return 0
@@ -389,9 +390,15 @@ def _unreachable(connection, source, dbname, cached, reason):
     if cached is not None:
         cached.close()
     connections.cache.drop(source["id"], dbname, connection)
-    with database.atomic():
-        Source.update(connected=False, last_error=reason).where(Source.id == source["id"]).execute()
-    logger.info(
+    if dbname != source["dbname"] and f'database "{dbname}" does not exist' in reason:
+        # A discovered database dropped since: discovery forgets it, the source is fine.
+        logger.debug("event=pool_database_gone source=%s dbname=%s", source["name"], dbname)
+        return {"metrics": 0, "errors": 0}
+    Source.update(connected=False, last_error=reason).where(Source.id == source["id"]).execute()
+    # Said once when it goes away, not at every run while it stays away.
+    level = logging.DEBUG if source["last_error"] == reason else logging.INFO
+    logger.log(
+        level,
         "event=pool_source_unreachable source=%s dbname=%s error=%s",
         source["name"],
         dbname,
