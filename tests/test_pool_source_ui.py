@@ -318,3 +318,41 @@ def test_a_source_collected_by_a_real_worker_gets_points_in_its_chart(
     expect(chart(page, "transactions")).to_have_attribute("data-points", some, timeout=30_000)
     expect(page.locator("#source-status")).to_have_text("connected")
     expect(page.locator("#source-last-collected time")).to_be_visible()
+
+
+def signed_in(client, make_user):
+    """Sign a Flask test client in through the form, as a browser does."""
+    username, password = make_user("sourcepage", "sourcepage-password")
+    login = client.get("/ui/login").get_data(as_text=True)
+    token = re.search(r'<meta name="csrf-token" content="([^"]+)"', login).group(1)
+    client.post("/ui/login", data={"username": username, "password": password, "csrf_token": token})
+    return {"Accept": "application/json"}
+
+
+def test_a_long_range_comes_in_a_bounded_number_of_points_peaks_kept(
+    app, client, make_user, pg_cluster
+):
+    """Through the Flask client, each answer checked against /openapi.json."""
+    headers = signed_in(client, make_user)
+    with app.app_context():
+        source = store.create(
+            {"name": "long", "host": "127.0.0.1", "user": "postgres", "metrics": {"kpi": 10}}
+        )
+        start = int(time.time()) // 10 * 10 - 602 * 10
+        for n in range(602):
+            slot = start + n * 10
+            results = {"kpi": kpi(n % 7), "db_stats": db_stats(100 * n)}
+            history.record(source["id"], "postgres", slot, slot + 0.5, results)
+    answer = client.get(f"/ui/sources/{source['id']}/data", headers=headers).get_json()
+    charts = {chart["id"]: chart for chart in answer["charts"]}
+    times, backends = charts["backends"]["data"][:2]
+    # 602 samples (601 rates), more than the 600 points a chart takes: merged two by two.
+    assert len(times) == 301
+    assert max(backends) == 6 and min(backends) >= 1
+    # A merged rate is the increase over the time it took.
+    rates = charts["transactions"]["data"]
+    assert len(rates[0]) == 301 and set(rates[1]) == {10.0}
+    page = client.get(f"/ui/sources/{source['id']}", headers={"Accept": "text/html"})
+    assert page.status_code == 200 and "long" in page.get_data(as_text=True)
+    form = client.get(f"/ui/sources/{source['id']}", headers=headers)
+    assert form.get_json()["source"]["name"] == "long"
