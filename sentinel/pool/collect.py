@@ -23,7 +23,7 @@ import psycopg2
 import psycopg2.extensions
 import redis
 from flask import current_app
-from peewee import JOIN
+from peewee import JOIN, fn
 from rq.exceptions import DuplicateJobError
 
 from .. import jobs
@@ -38,12 +38,14 @@ logger = logging.getLogger(__name__)
 DISPATCHED = "sentinel:pool:dispatched"  # hash "<source id>/<dbname>/<interval>" -> last slot
 DISCOVERY = "sentinel:pool:discovery"  # hash "<source id>" -> last discovery slot
 RUNNING = "sentinel:pool:running:"  # + "<source id>/<dbname>": the run lock
+NEXT_DUE = "sentinel:pool:next-due"  # "<pool version>|<epoch second of the next due run>"
 SLOW = "sentinel:pool:slow"  # hash "<source id>/<dbname>" -> when a run of it was last slow
 SLOW_RUN = 2.0  # s: a run that took longer marks its (source, dbname) slow
 SLOW_FOR = 300  # s a slow mark is heeded after the last slow run
 MAX_BUDGET = 60  # s a run may take at most, whatever its interval
 BACKLOG = 20  # runs waiting on a holder's queue beyond which new ones go to the shared queue
 DISCOVERY_TIMEOUT = 60
+DISPATCH_TIMEOUT = 60  # s a round may hold the dispatcher's lock
 LOCK_WAIT = 5  # s discovery waits for a run of the source's own database to end
 SAFE_ID = re.compile(r"[A-Za-z0-9_]{1,63}")
 
@@ -61,9 +63,39 @@ def _settings():
 
 
 def dispatch():
-    """Enqueue the runs that came due since the last round; returns how many."""
+    """Enqueue the runs that came due since the last round; returns how many.
+
+    A round costs one small query and one Redis read while nothing is due and
+    no source changed; else it reads every enabled source. Rounds never
+    overlap (a lock), so a run is enqueued once however long a round takes."""
     connection = redis_extension.connection
     now = int(time.time())
+    version = _pool_version()
+    planned = connection.get(NEXT_DUE)
+    if planned is not None:
+        planned_version, _, due_at = planned.decode().rpartition("|")
+        if planned_version == version and now < int(due_at):
+            return 0
+    lock = _Locked(connection, "dispatcher", "all", DISPATCH_TIMEOUT)
+    if not lock.take():
+        return 0
+    try:
+        return _dispatch(connection, now, version)
+    finally:
+        lock.release()
+
+
+def _pool_version():
+    """What changes whenever a source is created, changed, deleted or a
+    database discovered or dropped: the dispatcher's plan is then redone."""
+    sources = Source.select(fn.COUNT(Source.id), fn.MAX(Source.updated_at)).tuples()
+    found = DiscoveredDatabase.select(
+        fn.COUNT(DiscoveredDatabase.id), fn.MAX(DiscoveredDatabase.found_at)
+    ).tuples()
+    return f"{sources[0]}{found[0]}"
+
+
+def _dispatch(connection, now, version):
     monitored = _monitored()
     pipe = connection.pipeline(transaction=False)
     pipe.hgetall(DISPATCHED)
@@ -78,10 +110,13 @@ def dispatch():
     slow = {name for name in slow if name not in healed}
 
     due, seen, changed = {}, set(), {}
+    every = _settings()["pool_discovery_interval"]
+    next_due = (now // every + 1) * every
     for source_id, dbname, intervals in monitored:
         for interval in intervals:
             field = f"{source_id}/{dbname}/{interval}"
             slot = now // interval * interval
+            next_due = min(next_due, slot + interval)
             seen.add(field)
             if dispatched.get(field) != slot:
                 due.setdefault((source_id, dbname, slot), []).append(interval)
@@ -118,6 +153,7 @@ def dispatch():
     if healed:
         writes.hdel(SLOW, *healed)
     _dispatch_discoveries(connection, writes, now, discovered)
+    writes.set(NEXT_DUE, f"{version}|{next_due}", ex=3600)
     writes.execute()
     if enqueued:
         logger.debug("event=pool_dispatched runs=%s", enqueued)
