@@ -239,6 +239,15 @@ def test_a_slot_shows_its_health(page, admin, pool):
 
 
 @browser
+def test_a_slot_gone_from_the_server_says_so(page, admin, pool):
+    source = pool.create()
+    pool.slot(source, active=False, checked_at=utcnow())
+    open_source(page, admin, source)
+    slot = page.locator("#slots tbody tr", has_text="sequin_slot")
+    expect(slot.locator(".badge.status-critical")).to_have_text("not on the server")
+
+
+@browser
 def test_discovered_databases_are_listed_and_charted_one_at_a_time(page, admin, pool):
     source = pool.create(kind="postgres-continuous-discovery", metrics={"db_stats": 10})
     pool.collected(source)

@@ -46,14 +46,17 @@
 
   const NOT_CHECKED = "<small>not checked yet</small>";
 
+  /* A slot the collection found gone from the server has no WAL position. */
   function health(slot) {
-    if (slot.active === null) return ["not checked yet", "unknown"];
+    if (slot.checked_at === null) return ["not checked yet", "unknown"];
+    if (!slot.active && slot.retained_wal_bytes === null) return ["not on the server", "critical"];
     return slot.active ? ["active", "ok"] : ["inactive", "warning"];
   }
 
   function slotHtml(slot) {
     const [text, level] = health(slot);
-    const number = (value, shown) => `<td class="num">${value === null ? NOT_CHECKED : esc(shown(value))}</td>`;
+    const number = (value, shown) => `<td class="num">${slot.checked_at === null ? NOT_CHECKED
+      : esc(value === null ? f.UNKNOWN : shown(value))}</td>`;
     return `<tr data-key="${esc(slot.slot_name)}">
       <td><code>${esc(slot.slot_name)}</code>${slot.status === "disabled" ? " <small>(disabled)</small>" : ""}</td>
       <td><code>${esc(slot.publication_name)}</code></td>
