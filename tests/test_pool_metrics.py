@@ -6,6 +6,7 @@ import datetime
 import time
 
 import pytest
+from polling import wait_for
 from prometheus_client.parser import text_string_to_metric_families
 
 from sentinel.pool import history, store
@@ -49,6 +50,12 @@ class Pool:
 @pytest.fixture
 def pool(app):
     return Pool(app)
+
+
+@pytest.fixture
+def sentinel_env(sentinel_env):
+    """A worker (the `worker` fixture) that looks for due runs every second."""
+    return {**sentinel_env, "SENTINEL_POOL_DISPATCH_INTERVAL": "1"}
 
 
 @pytest.fixture
@@ -288,3 +295,32 @@ def test_a_token_in_another_dialects_place_is_refused(client, make_token):
 
 def test_an_empty_pool_scrapes_as_an_empty_text(scrape):
     assert scrape() == {}
+
+
+def test_a_source_a_real_worker_collects_is_scraped_with_its_values(
+    app, pg_cluster, worker, scrape
+):
+    with app.app_context():
+        store.create(
+            {
+                "name": "live",
+                "host": "127.0.0.1",
+                "port": pg_cluster.port,
+                "user": "postgres",
+                "password": pg_cluster.password,
+                "dbname": "postgres",
+                "metrics": {"kpi": 2},
+                "tags": {"env": "test"},
+            }
+        )
+    families = wait_for(
+        lambda: (found := scrape()) and "sentinel_pool_kpi_backends" in found and found,
+        timeout=30,
+        what="the first kpi sample of a source on the test cluster",
+    )
+    backends = only(families, "sentinel_pool_kpi_backends")
+    assert backends.labels == {"source": "live", "dbname": "postgres", "env": "test"}
+    assert backends.value >= 1  # the collector's own connection is a client backend
+    assert families["sentinel_pool_kpi_xact_commit"].type == "counter"
+    assert only(families, "sentinel_pool_source_up").value == 1
+    assert only(families, "sentinel_pool_source_status").labels["status"] == "connected"
