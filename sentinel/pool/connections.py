@@ -18,6 +18,7 @@ import collections
 import hashlib
 import logging
 import os
+import re
 import threading
 import time
 import uuid
@@ -33,6 +34,7 @@ ALIVE = "sentinel:pool:alive:"  # + worker identity, set while it runs
 ALIVE_TTL = 30  # s: a killed worker's sources go back to the shared queue after this
 REFRESH_EVERY = 10  # s
 IDLE_CLOSE = 900  # s a cached connection may stay unused before it is closed
+UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 MAX_OPEN = 2000  # cached connections per worker process, least recently used closed first
 
 # Claims a (source, dbname) for this worker, unless a live worker holds it.
@@ -73,13 +75,26 @@ def fingerprint(params):
 class Cached:
     """One open connection and what the collection learnt about its server."""
 
-    __slots__ = ("connection", "fingerprint", "used_at", "major")
+    __slots__ = (
+        "connection",
+        "fingerprint",
+        "used_at",
+        "major",
+        "standby",
+        "met",
+        "checked_at",
+        "together_after",
+    )
 
     def __init__(self, connection, fingerprint):
         self.connection = connection
         self.fingerprint = fingerprint
         self.used_at = time.monotonic()
         self.major = connection.server_version // 10000
+        self.standby = None  # pg_is_in_recovery() as last seen
+        self.met = set()  # "extension:<name>", "role:<name>" the collection may rely on
+        self.checked_at = float("-inf")  # when those were last read
+        self.together_after = float("-inf")  # metrics run in one query from then on
 
     def close(self):
         try:
