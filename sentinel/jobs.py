@@ -138,7 +138,7 @@ def core_tasks():
     """The core's functions enqueued on demand (the pool's collection runs)."""
     from .pool import collect
 
-    return [collect.run, collect.discover]
+    return [collect.run, collect.run_batch, collect.discover]
 
 
 def register_periodic(scheduler, settings, plugins):
