@@ -22,6 +22,7 @@ import time
 import uuid
 
 import orjson
+import peewee
 import psycopg2
 import psycopg2.extensions
 import redis
@@ -663,11 +664,16 @@ def _record(source, dbname, slot, results, errors, slots):
     changes = {"connected": True, "last_error": "; ".join(errors) or None}
     if results or not errors:
         changes["last_collected_at"] = now
-    with database.atomic():
-        history.record(source["id"], dbname, slot, time.time(), results)
-        Source.update(**changes).where(Source.id == source["id"]).execute()
-        if slots is not None:
-            _record_slots(source["replication_slots"], slots, now)
+    try:
+        with database.atomic():
+            history.record(source["id"], dbname, slot, time.time(), results)
+            Source.update(**changes).where(Source.id == source["id"]).execute()
+            if slots is not None:
+                _record_slots(source["replication_slots"], slots, now)
+    except peewee.IntegrityError:
+        # Deleted while it ran (its samples' source is gone): nothing to keep.
+        logger.debug("event=pool_run_dropped source=%s reason=deleted", source["name"])
+        return
     if errors:
         logger.info(
             "event=pool_run_errors source=%s dbname=%s errors=%s",
