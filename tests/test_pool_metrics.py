@@ -227,8 +227,11 @@ def test_hostile_tag_values_and_names_come_back_as_given(pool, scrape):
         "__name__": "evil",
         "datname": "mine",
     }
-    pool.source("odd", {HOSTILE_DBNAME: {"db_stats": DB_STATS[:1], "kpi": [KPI]}}, tags=tags)
+    table = {"schemaname": "public", "relname": HOSTILE_VALUE, "n_live_tup": 1}
+    samples_of_odd = {"db_stats": DB_STATS[:1], "kpi": [KPI], "table_stats": [table]}
+    pool.source("odd", {HOSTILE_DBNAME: samples_of_odd}, tags=tags)
     families = scrape()
+    assert only(families, "sentinel_pool_table_stats_n_live_tup").labels["relname"] == HOSTILE_VALUE
     kpi = only(families, "sentinel_pool_kpi_backends")
     assert kpi.labels == {
         "source": "odd",
