@@ -24,6 +24,7 @@ SUITES = [
     "statements",
     "maintenance",
     "pool",
+    "pool_collect",
     "pool_metrics",
 ]
 
