@@ -15,6 +15,7 @@ import pytest
 from conftest import app_of
 from playwright.sync_api import expect
 
+from sentinel.auth import accounts
 from sentinel.pool import history, store
 from sentinel.pool.models import DiscoveredDatabase, ReplicationSlot, Source
 from sentinel.state import utcnow
@@ -95,11 +96,12 @@ def pool(service, pg_cluster):
         yield Pool(app, pg_cluster)
 
 
-def sign_in_once(browser, service, role):
-    """Cookies of a new user of `role`, signed in once for the module."""
-    from conftest import create_ui_user
-
-    username = create_ui_user(service, role)
+def sign_in_once(browser, service, pool, role):
+    """Cookies of a new user of `role`, signed in once for the module (made
+    in this process, whose password hashing is the tests' cheapest)."""
+    username = f"{role}{uuid.uuid4().hex[:6]}"
+    with pool.app.app_context():
+        accounts.create_user(username, "user-password", role)
     context = browser.new_context(base_url=service.url)
     page = context.new_page()
     page.goto("/ui/login")
@@ -113,13 +115,13 @@ def sign_in_once(browser, service, role):
 
 
 @pytest.fixture(scope="module")
-def admin(browser, service):
-    return sign_in_once(browser, service, "admin")
+def admin(browser, service, pool):
+    return sign_in_once(browser, service, pool, "admin")
 
 
 @pytest.fixture(scope="module")
-def viewer(browser, service):
-    return sign_in_once(browser, service, "viewer")
+def viewer(browser, service, pool):
+    return sign_in_once(browser, service, pool, "viewer")
 
 
 def open_source(page, cookies, source, query=""):
@@ -327,6 +329,28 @@ def test_a_source_collected_by_a_real_worker_gets_points_in_its_chart(
     expect(chart(page, "transactions")).to_have_attribute("data-points", some, timeout=30_000)
     expect(page.locator("#source-status")).to_have_text("connected")
     expect(page.locator("#source-last-collected time")).to_be_visible()
+
+
+@browser
+def test_the_page_fits_a_phone(page, admin, pool):
+    from test_ui_layout import OVERFLOWING
+
+    source = pool.create(
+        name=f"a-rather-long-source-name-{uuid.uuid4().hex[:8]}",
+        host="a-long-host-name.of.a.datacenter.example.com",
+        tags={"environment": "production", "team": "database-administrators"},
+    )
+    pool.collected(source)
+    pool.slot(source, active=True, retained_wal_bytes=4096, xmin_age=12, checked_at=utcnow())
+    pool.record(source, [{"kpi": kpi(n), "db_stats": db_stats(100 * n)} for n in range(1, 4)])
+    page.set_viewport_size({"width": 390, "height": 844})
+    open_source(page, admin, source)
+    expect(chart(page, "backends")).to_have_attribute("data-points", "3")
+    assert page.evaluate(OVERFLOWING) == []
+
+
+# Through the Flask client, last in the module: the `app` fixture points the
+# state database at its own, which the browser tests' writes must not follow.
 
 
 def signed_in(client, make_user):
