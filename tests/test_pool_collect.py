@@ -189,6 +189,7 @@ def test_a_slow_source_gets_its_error_while_another_keeps_its_schedule(pool, dat
             cursor.execute("DROP SEQUENCE sales_numbers")
         good = make_source("steady", dbname=database("collect_steady"))
         slow = make_source("slow", dbname=slow_db, metrics={"kpi": EVERY, "sequence_health": EVERY})
+        since = time.time()
 
         wait_for(
             lambda: (
@@ -199,7 +200,18 @@ def test_a_slow_source_gets_its_error_while_another_keeps_its_schedule(pool, dat
             what="the slow metric's error",
         )
 
-        keeps_its_schedule(good["id"], "collect_steady")
+        # Every slot of the other source while the slow one held a worker,
+        # from the second on (the first may have been sent to that worker
+        # before it was seen stuck, and waited longer than the 2 s interval).
+        first = int(since) // EVERY * EVERY + 2 * EVERY
+        last = int(time.time()) // EVERY * EVERY - EVERY
+        wanted = set(range(first, last + 1, EVERY))
+        assert len(wanted) >= 3
+        wait_for(
+            lambda: wanted <= set(slots_of(good["id"], "collect_steady")),
+            timeout=EVERY + 3,
+            what=f"the other source's samples at {sorted(wanted)}",
+        )
         assert slots_of(slow["id"], slow_db)  # its other metric still collected
     finally:
         holder.close()

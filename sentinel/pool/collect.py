@@ -44,6 +44,8 @@ DISPATCHED = "sentinel:pool:dispatched"  # hash "<source id>/<dbname>/<interval>
 DISCOVERY = "sentinel:pool:discovery"  # hash "<source id>" -> last discovery slot
 RUNNING = "sentinel:pool:running:"  # + "<source id>/<dbname>": the run lock
 NEXT_DUE = "sentinel:pool:next-due"  # "<pool version>|<epoch second of the next due run>"
+BUSY = "sentinel:pool:busy"  # hash worker -> epoch second its current run started
+BUSY_FOR = 1.0  # s in one run after which a worker's held sources go to the shared queue
 SLOW = "sentinel:pool:slow"  # hash "<source id>/<dbname>" -> when a run of it was last slow
 SLOW_RUN = 2.0  # s: a run that took longer marks its (source, dbname) slow
 SLOW_FOR = 300  # s a slow mark is heeded after the last slow run
@@ -110,12 +112,18 @@ def _dispatch(connection, now, version):
     pipe.hgetall(connections.HOLDERS)
     pipe.hgetall(DISCOVERY)
     pipe.hgetall(SLOW)
-    dispatched, holders, discovered, slow = pipe.execute()
+    pipe.hgetall(BUSY)
+    dispatched, holders, discovered, slow, busy = pipe.execute()
     dispatched = {field.decode(): int(slot) for field, slot in dispatched.items()}
     holders = {name.decode(): worker.decode() for name, worker in holders.items()}
     slow = {name.decode(): float(at) for name, at in slow.items()}
     healed = [name for name, at in slow.items() if at < now - SLOW_FOR]
     slow = {name for name in slow if name not in healed}
+    busy = {worker.decode(): float(since) for worker, since in busy.items()}
+    # No run outlives its job's timeout: older entries are of workers killed mid-run.
+    dead = [worker for worker, since in busy.items() if since < now - 10 * MAX_BUDGET]
+    clock = time.time()
+    busy = {worker for worker, since in busy.items() if clock - since > BUSY_FOR}
 
     due, seen, changed = {}, set(), {}
     every = _settings()["pool_discovery_interval"]
@@ -143,7 +151,8 @@ def _dispatch(connection, now, version):
         queue = jobs.QUEUE
         if worker in stuck and name not in slow:
             moved.add(name)
-        elif worker in live and live[worker] < BACKLOG:
+        elif worker in live and live[worker] < BACKLOG and worker not in busy:
+            # Held by a worker not stuck in a run: it reuses its open connection.
             queue = connections.queue_name(worker)
         interval = min(intervals)
         if name in slow or source_id not in connected:
@@ -170,6 +179,8 @@ def _dispatch(connection, now, version):
         writes.hdel(connections.HOLDERS, *forgotten)
     if healed:
         writes.hdel(SLOW, *healed)
+    if dead:
+        writes.hdel(BUSY, *dead)
     _dispatch_discoveries(connection, writes, now, discovered)
     writes.set(NEXT_DUE, f"{version}|{next_due}", ex=3600)
     writes.execute()
@@ -353,17 +364,30 @@ class _Locked:
     def take(self, wait=0):
         deadline = time.monotonic() + wait
         while True:
-            if self.connection.set(self.name, self.token, nx=True, ex=self.seconds):
+            if self._take():
                 return True
             if time.monotonic() >= deadline:
                 return False
             time.sleep(0.1)
 
+    def _take(self):
+        if connections.identity is None:
+            return self.connection.set(self.name, self.token, nx=True, ex=self.seconds)
+        # In the same round trip: this worker is in a run since now (see BUSY).
+        pipe = self.connection.pipeline(transaction=False)
+        pipe.set(self.name, self.token, nx=True, ex=self.seconds)
+        pipe.hset(BUSY, connections.identity, time.time())
+        return pipe.execute()[0]
+
     def release(self):
         try:
-            self.connection.eval(UNLOCK, 1, self.name, self.token)
+            pipe = self.connection.pipeline(transaction=False)
+            pipe.eval(UNLOCK, 1, self.name, self.token)
+            if connections.identity is not None:
+                pipe.hdel(BUSY, connections.identity)
+            pipe.execute()
         except redis.RedisError:
-            pass  # it expires by itself
+            pass  # the lock expires by itself
 
 
 def run_batch(interval, slot, targets):
