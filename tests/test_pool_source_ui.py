@@ -11,13 +11,14 @@ import sys
 import time
 import uuid
 
+import orjson
 import pytest
 from conftest import app_of
 from playwright.sync_api import expect
 
 from sentinel.auth import accounts
 from sentinel.pool import history, store
-from sentinel.pool.models import DiscoveredDatabase, ReplicationSlot, Source
+from sentinel.pool.models import DiscoveredDatabase, ReplicationSlot, Sample, Source
 from sentinel.state import utcnow
 
 browser = pytest.mark.browser
@@ -389,3 +390,30 @@ def test_a_long_range_comes_in_a_bounded_number_of_points_peaks_kept(
     assert page.status_code == 200 and "long" in page.get_data(as_text=True)
     form = client.get(f"/ui/sources/{source['id']}", headers=headers)
     assert form.get_json()["source"]["name"] == "long"
+
+
+def test_a_range_of_many_runs_is_read_on_a_coarser_grid(app, client, make_user):
+    headers = signed_in(client, make_user)
+    with app.app_context():
+        source = store.create(
+            {"name": "many", "host": "127.0.0.1", "user": "postgres", "metrics": {"db_stats": 10}}
+        )
+        # 4,800 runs of 10 s, written at once (history.record writes one run a call).
+        start = int(time.time()) // 20 * 20 - 4800 * 10
+        runs = [
+            {
+                "source": source["id"],
+                "dbname": "postgres",
+                "metric": "db_stats",
+                "slot": start + n * 10,
+                "collected_at": start + n * 10 + 0.5,
+                "data": orjson.dumps(db_stats(100 * n)).decode(),
+            }
+            for n in range(4800)
+        ]
+        Sample.insert_many(runs).execute()
+    answer = client.get(f"/ui/sources/{source['id']}/data", headers=headers).get_json()
+    times, rates = next(c for c in answer["charts"] if c["id"] == "transactions")["data"][:2]
+    # Every other run read (2,400), their 2,399 rates merged four by four.
+    assert len(times) == 600
+    assert set(rates) == {10.0}
