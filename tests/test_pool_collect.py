@@ -14,8 +14,9 @@ from polling import wait_for
 from sentinel import create_app, jobs, state
 from sentinel.dev import sandbox
 from sentinel.extensions import connect_redis
-from sentinel.pool import collect, history, store
+from sentinel.pool import collect, connections, history, store
 from sentinel.pool.models import DiscoveredDatabase, LatestSample, ReplicationSlot, Sample, Source
+from sentinel.worker import CRON_LOCK
 
 EVERY = 2  # s: the interval of the tests' metrics
 
@@ -54,6 +55,12 @@ def pool(tmp_path_factory, pg_cluster):
         workers.append((process, log))
     app.cluster = pg_cluster
     app.logs = [base / "worker1.log", base / "worker2.log"]
+    redis = connect_redis(redis_server.url)
+    wait_for(
+        lambda: len(redis.keys(connections.ALIVE + "*")) == 2 and redis.exists(CRON_LOCK),
+        timeout=60,
+        what="both workers up, one of them leading the cron",
+    )
     with app.app_context():
         yield app
     for process, _ in workers:

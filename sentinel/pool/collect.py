@@ -379,15 +379,19 @@ class _Locked:
         pipe.hset(BUSY, connections.identity, time.time())
         return pipe.execute()[0]
 
-    def release(self):
+    def release(self, claim=None):
+        """Release the lock; with `claim` (a "<source id>/<dbname>"), claim
+        it for this worker in the same round trip, and say whether it may
+        keep its connection."""
         try:
-            pipe = self.connection.pipeline(transaction=False)
-            pipe.eval(UNLOCK, 1, self.name, self.token)
-            if connections.identity is not None:
-                pipe.hdel(BUSY, connections.identity)
-            pipe.execute()
+            if connections.identity is None:
+                self.connection.eval(UNLOCK, 1, self.name, self.token)
+                return False
+            keys = (self.name, BUSY, connections.HOLDERS)
+            args = (self.token, connections.identity, claim or "", connections.ALIVE)
+            return bool(self.connection.eval(connections.FINISH, 3, *keys, *args))
         except redis.RedisError:
-            pass  # the lock expires by itself
+            return False  # the lock expires by itself
 
 
 def run_batch(interval, slot, targets):
@@ -435,10 +439,15 @@ def run(source_id, dbname, interval, slot, budget=None):
         )
         return None
     started = time.monotonic()
+    opened = []  # the connection the run leaves open, if any
     try:
-        return _run(connection, source_id, dbname, interval, slot, budget)
+        return _run(connection, source_id, dbname, interval, slot, budget, opened)
     finally:
-        lock.release()
+        claim = connections.key(source_id, dbname) if opened else None
+        if lock.release(claim=claim):
+            connections.cache.keep(source_id, dbname, opened[0], connection)
+        elif opened:
+            opened[0].close()
         if time.monotonic() - started > SLOW_RUN:
             _mark_slow(connection, source_id, dbname)
 
@@ -450,7 +459,7 @@ def _mark_slow(connection, source_id, dbname):
         pass
 
 
-def _run(connection, source_id, dbname, interval, slot, budget):
+def _run(connection, source_id, dbname, interval, slot, budget, opened):
     deadline = time.monotonic() + budget
     source = _source(source_id)
     if source is None or not source["enabled"] or not _still_monitored(source, dbname):
@@ -477,7 +486,7 @@ def _run(connection, source_id, dbname, interval, slot, budget):
         return _unreachable(connection, source, dbname, cached, exc.message)
     except psycopg2.Error as exc:
         return _unreachable(connection, source, dbname, cached, _reason(exc, params))
-    connections.cache.give_back(source_id, dbname, cached, connection)
+    opened.append(cached)  # kept or closed as the run lock is released
     results, errors, slots = outcome
     _record(source, dbname, slot, results, errors, slots)
     return {"metrics": len(results), "errors": len(errors)}

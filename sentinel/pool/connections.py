@@ -45,6 +45,20 @@ if holder and redis.call('exists', ARGV[3] .. holder) == 1 then return 0 end
 redis.call('hset', KEYS[1], ARGV[1], ARGV[2])
 return 1
 """
+# A run's end, in one round trip: its lock released if still its own, this
+# worker no longer busy, and (ARGV[3] not empty) the (source, dbname) claimed
+# as CLAIM does. KEYS: lock, busy hash, holders; ARGV: lock token, worker,
+# "<source id>/<dbname>" or "", ALIVE.
+FINISH = """
+if redis.call('get', KEYS[1]) == ARGV[1] then redis.call('del', KEYS[1]) end
+redis.call('hdel', KEYS[2], ARGV[2])
+if ARGV[3] == '' then return 0 end
+local holder = redis.call('hget', KEYS[3], ARGV[3])
+if holder == ARGV[2] then return 1 end
+if holder and redis.call('exists', ARGV[4] .. holder) == 1 then return 0 end
+redis.call('hset', KEYS[3], ARGV[3], ARGV[2])
+return 1
+"""
 # Forgets a (source, dbname)'s holder if it still is this worker.
 RELEASE = """
 if redis.call('hget', KEYS[1], ARGV[1]) == ARGV[2] then
@@ -130,6 +144,14 @@ class Cache:
         name = key(source_id, dbname)
         if identity is None or cached.connection.closed or not _claim(connection, name):
             cached.close()
+            return
+        self.keep(source_id, dbname, cached, connection)
+
+    def keep(self, source_id, dbname, cached, connection):
+        """Keep `cached` open for the next run: this worker holds its (source,
+        dbname), as claimed by the caller."""
+        name = key(source_id, dbname)
+        if cached.connection.closed:
             return
         cached.used_at = time.monotonic()
         with self.lock:
