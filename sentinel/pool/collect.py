@@ -28,6 +28,7 @@ import psycopg2.extensions
 import redis
 from flask import current_app
 from peewee import JOIN, fn
+from rq import Queue
 from rq.exceptions import DuplicateJobError
 from rq.timeouts import JobTimeoutException
 
@@ -181,6 +182,10 @@ def _dispatch(connection, now, version):
         writes.hdel(SLOW, *healed)
     if dead:
         writes.hdel(BUSY, *dead)
+    for worker in set(holders.values()) - set(live):
+        # A worker gone without a word (killed): the runs left on its own
+        # queue would wait there for nobody.
+        writes.delete(Queue.redis_queue_namespace_prefix + connections.queue_name(worker))
     _dispatch_discoveries(connection, writes, now, discovered)
     writes.set(NEXT_DUE, f"{version}|{next_due}", ex=3600)
     writes.execute()
