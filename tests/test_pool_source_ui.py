@@ -165,6 +165,20 @@ def test_a_counter_reset_leaves_a_gap_not_a_negative_rate(page, admin, pool):
 
 
 @browser
+def test_a_new_run_is_drawn_at_the_next_refresh(page, admin, pool):
+    source = pool.create(metrics={"kpi": 2})
+    pool.collected(source)
+    now = int(time.time()) // 2 * 2
+    pool.record(source, [{"kpi": kpi(n)} for n in (1, 2, 3)], every=2, start=now - 20)
+    open_source(page, admin, source)
+    expect(chart(page, "backends")).to_have_attribute("data-points", "3")
+    pool.record(source, [{"kpi": kpi(4)}], every=2, start=now - 2)
+    # The page refreshes at the source's pace, 2 s, asking for what came since.
+    expect(chart(page, "backends")).to_have_attribute("data-points", "4")
+    expect(chart(page, "backends")).to_contain_text(re.compile(r"backends:?\s*4"))
+
+
+@browser
 def test_the_range_picker_changes_what_is_shown(page, admin, pool):
     source = pool.create()
     pool.collected(source)
