@@ -5,16 +5,21 @@ psycopg2 on the same target.
 The target is a cluster of the suite's own (max_connections raised for every
 source's connection), with a few databases of small tables; each source is
 one login role of its own (pg_monitor), so pg_stat_activity tells its
-connections apart. The sources are made through the store in a fresh SQLite
-state (the default) once the workers idle, after their idle CPU was timed.
+connections apart. The sources are made through the store, in one
+transaction, in a fresh SQLite state (the default; BENCH_POOL_STATE=postgres
+puts it in the environment's cluster instead) once the workers idle, after
+their idle CPU was timed. BENCH_POOL_SOURCES changes how many.
 
 The first run of every source (all its groups, its connection opened) is the
 warm-up; the figures are taken over the next ROUNDS slots of the 60 s group,
-from one slot boundary to another, so the runs of those slots fall in it:
-- kept up: each source's slot collected before the next slot began;
+from one slot boundary to another:
+- kept up: each source's slot collected before the next slot began; the
+  runs answered in the window, per second, say how many sources that pace
+  keeps at one run a minute;
 - collector CPU (the worker processes, their dispatcher and schedulers, less
-  their idle rate) per source per minute, and per 1,000 collected values (a
-  value is one numeric cell of a stored row: one Prometheus sample);
+  their idle rate) per source per minute, and per 1,000 values stored by the
+  runs that answered in the window (a value is one numeric cell of a stored
+  row: one Prometheus sample);
 - the target's own CPU (postmaster and every child) over the same window,
   and the part of it spent by Sentinel's and the exporters' backends;
 - memory per source: the workers' growth since they idled, over the sources;
@@ -26,9 +31,11 @@ target. After the window, the metrics Sentinel ran are run again by raw
 psycopg2 over one open connection per source: the floor of CPU per value.
 """
 
+import collections
 import contextlib
 import decimal
 import os
+import re
 import shutil
 import sqlite3
 import statistics
@@ -133,12 +140,15 @@ def source_fields(number, port):
 
 
 def app_settings(env):
-    return {
+    settings = {
         "state_dir": env["SENTINEL_STATE_DIR"],
         "pg_dsn": env["SENTINEL_PG_DSN"],
         "redis_url": env["SENTINEL_REDIS_URL"],
         "log_level": "WARNING",
     }
+    if "SENTINEL_DATABASE" in env:
+        settings["database"] = env["SENTINEL_DATABASE"]
+    return settings
 
 
 @contextlib.contextmanager
@@ -334,36 +344,56 @@ def numeric_cells(rows):
     return count
 
 
-def window_samples(state_db, start, end):
-    """What the workers stored for the slots in [start, end): values and rows
-    per metric, and {(source id, slot): when its kpi answered}."""
-    conn = sqlite3.connect(f"file:{state_db}?mode=ro", uri=True)
-    try:
-        values, rows, runs = {}, {}, {}
-        query = "SELECT source_id, metric, slot, collected_at, data FROM pool_sample"
-        for source_id, metric, slot, collected_at, data in conn.execute(
-            query + " WHERE slot >= ? AND slot < ?", (start, end)
-        ):
-            parsed = orjson.loads(data)
-            values[metric] = values.get(metric, 0) + numeric_cells(parsed)
+class StateReader:
+    """Read-only SQL on the workers' state: the default SQLite file, or the
+    PostgreSQL database BENCH_POOL_STATE=postgres puts it in."""
+
+    def __init__(self, env):
+        self.url = (
+            env.get("SENTINEL_DATABASE") or f"sqlite:///{env['SENTINEL_STATE_DIR']}/sentinel.db"
+        )
+
+    def rows(self, sql, params=()):
+        if self.url.startswith("sqlite:///"):
+            path = self.url.removeprefix("sqlite:///")
+            conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+            try:
+                return conn.execute(sql.replace("%s", "?"), params).fetchall()
+            except sqlite3.OperationalError:
+                return []  # not made yet
+            finally:
+                conn.close()
+        conn = psycopg2.connect(self.url)
+        try:
+            with conn.cursor() as cursor:
+                cursor.execute(sql, params)
+                return cursor.fetchall()
+        finally:
+            conn.close()
+
+
+def window_samples(reader, start, end):
+    """What the workers stored in the window [start, end): values and rows
+    per metric of the runs that answered in it (what the window's CPU
+    paid for), how many runs those were, and {(source id, slot): when its
+    kpi answered} for the slots due in it."""
+    values, rows, runs, answered = {}, {}, {}, set()
+    for source_id, metric, slot, collected_at, data in reader.rows(
+        "SELECT source_id, metric, slot, collected_at, data FROM pool_sample"
+        " WHERE (slot >= %s AND slot < %s) OR (collected_at >= %s AND collected_at < %s)",
+        (start, end, start, end),
+    ):
+        if start <= collected_at < end:
+            values[metric] = values.get(metric, 0) + numeric_cells(orjson.loads(data))
             rows.setdefault(metric, set()).add((source_id, slot))
-            if metric == "kpi":
-                runs[(source_id, slot)] = collected_at
-        return values, {metric: len(ran) for metric, ran in rows.items()}, runs
-    finally:
-        conn.close()
+            answered.add((source_id, slot))
+        if metric == "kpi" and start <= slot < end:
+            runs[(source_id, slot)] = collected_at
+    return values, {metric: len(ran) for metric, ran in rows.items()}, len(answered), runs
 
 
-def collected_sources(state_db):
-    conn = sqlite3.connect(f"file:{state_db}?mode=ro", uri=True)
-    try:
-        return conn.execute("SELECT count(DISTINCT source_id) FROM pool_latest_sample").fetchone()[
-            0
-        ]
-    except sqlite3.OperationalError:
-        return 0
-    finally:
-        conn.close()
+def collected_sources(reader):
+    return reader.rows("SELECT count(DISTINCT source_id) FROM pool_latest_sample")[0][0]
 
 
 def raw_baseline(fields, ran_per_source, major):
@@ -398,9 +428,12 @@ def raw_baseline(fields, ran_per_source, major):
             conn.close()
 
 
+EXCEPTION_LINE = re.compile(r"^[\w.]+(Error|Exception|Timeout)\w*: ")
+
+
 def log_findings(directory):
     """How often the workers' logs say a run was skipped, had errors or
-    failed, and the first such line of each kind."""
+    failed, the first such line of each kind, and the exceptions raised."""
     kinds = {
         "skipped": "event=pool_run_skipped",
         "errors": "event=pool_run_errors",
@@ -408,13 +441,18 @@ def log_findings(directory):
         "failed": "Traceback",
     }
     found = {kind: [0, None] for kind in kinds}
+    exceptions = collections.Counter()
     for log in sorted(directory.glob("worker-*.log")):
         for line in log.read_text(errors="replace").splitlines():
             for kind, marker in kinds.items():
                 if marker in line:
                     found[kind][0] += 1
                     found[kind][1] = found[kind][1] or line[-300:]
-    return {kind: {"count": count, "first": first} for kind, (count, first) in found.items()}
+            if EXCEPTION_LINE.match(line):
+                exceptions[line[:200]] += 1
+    findings = {kind: {"count": count, "first": first} for kind, (count, first) in found.items()}
+    findings["exceptions"] = exceptions.most_common(5)
+    return findings
 
 
 def wait_for(condition, timeout, step=1):
@@ -445,7 +483,10 @@ def run(environment, agent, sources=SOURCES):
         "SENTINEL_MONITORING_INTERVAL": "3600",
         "SENTINEL_STATEMENTS_INTERVAL": "86400",
     }
-    state_db = directory / "state" / "sentinel.db"
+    if os.environ.get("BENCH_POOL_STATE") == "postgres":
+        environment.cluster.execute("CREATE DATABASE pool_collect_state")
+        env["SENTINEL_DATABASE"] = environment.cluster.url("pool_collect_state")
+    reader = StateReader(env)
     fields = [source_fields(number, target.cluster.port) for number in range(sources)]
     workers = exporters = watcher = None
     try:
@@ -469,7 +510,7 @@ def run(environment, agent, sources=SOURCES):
         exporters = Exporters(fields[:EXPORTED], directory)
         exporters.ready()
 
-        warm = wait_for(lambda: collected_sources(state_db) >= sources, WARMUP_LIMIT, 2)
+        warm = wait_for(lambda: collected_sources(reader) >= sources, WARMUP_LIMIT, 2)
         print(
             f"  first run of every source (warm-up) {'done' if warm else 'NOT done'}"
             f" {time.monotonic() - created:.0f} s after the first was made"
@@ -502,7 +543,7 @@ def run(environment, agent, sources=SOURCES):
         exporters.stop()
         # Runs of the last slot finishing late still count as late below.
         time.sleep(5)
-        values, ran, runs = window_samples(state_db, start, end)
+        values, ran, answered, runs = window_samples(reader, start, end)
         with app_on(env):
             statuses, names = {}, {}
             for source in store.all():
@@ -513,7 +554,11 @@ def run(environment, agent, sources=SOURCES):
         workers = None
         findings = log_findings(directory)
 
-        ran_per_source = {metric: round(count / sources) for metric, count in ran.items()}
+        # The window's mix of metrics, over ROUNDS runs of each raw source.
+        ran_per_source = {
+            metric: max(1, round(ROUNDS * count / max(1, answered)))
+            for metric, count in ran.items()
+        }
         raw_cpu, raw_values = raw_baseline(fields[:RAW_SOURCES], ran_per_source, target.major)
     finally:
         if watcher is not None and not watcher.stopping.is_set():
@@ -545,6 +590,8 @@ def run(environment, agent, sources=SOURCES):
         "cpu_ms_per_1000_values": raw_cpu * 1000 / (raw_values / 1000) if raw_values else None,
     }
     figures["ran_per_source"] = ran_per_source
+    figures["runs_answered_in_window"] = answered
+    figures["state"] = "postgres" if "SENTINEL_DATABASE" in env else "sqlite"
     figures["logs"] = findings
     report(figures)
     return figures
@@ -634,6 +681,12 @@ def report(figures):
         f" {time.strftime('%H:%M:%S', time.gmtime(figures['slots'][0]))} UTC"
         f" ({figures['window_s']:.0f} s); metrics run per source: {figures['ran_per_source']}"
     )
+    answered = figures["runs_answered_in_window"]
+    print(
+        f"  state: {figures['state']}; {answered:,} runs answered in the window,"
+        f" {answered / figures['window_s']:.1f} a second: enough for"
+        f" {answered / figures['window_s'] * INTERVAL:,.0f} sources at one run a minute"
+    )
     kept_up = kept["late_or_missing"] == 0
     print(
         f"  kept up: {kept['on_time']}/{kept['runs_expected']} runs collected within their slot,"
@@ -700,8 +753,10 @@ def report(figures):
     logs = figures["logs"]
     print("  worker logs: " + ", ".join(f"{kind} {found['count']}" for kind, found in logs.items()))
     for kind, found in logs.items():
-        if found["first"]:
+        if kind != "exceptions" and found["first"]:
             print(f"    first {kind}: {found['first']}")
+    for line, count in logs["exceptions"]:
+        print(f"    {count} x {line}")
     spent = collector["cpu_ms_per_source_minute"] + target["sentinel_backends_ms_per_source_minute"]
     print(
         f"  CPU-bound estimate of the sources 2 cores collect at this rate (collector and"
