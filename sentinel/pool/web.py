@@ -336,7 +336,7 @@ CHARTS = (
         "bytes",
         "db_size",
         _each("datname", "size_bytes", by_database=True),
-        nothing="No database of the samples kept is one this page shows.",
+        nothing="The samples kept hold no size of this database.",
     ),
     Chart(
         "wal", "WAL written", "rate", "wal", _columns(written="wal_lsn_bytes"), ("written",), True
