@@ -328,3 +328,14 @@ def test_a_source_has_at_most_two_connections_and_keeps_reusing_one(pool, databa
 
     assert len(slots_of(source["id"], dbname)) >= 4
     assert set.intersection(*seen), f"no connection kept across runs: {seen}"
+
+
+def test_a_metric_whose_extension_is_missing_is_skipped_quietly(database, make_source):
+    dbname = database("collect_bare")  # no pg_stat_statements here
+    source = make_source("bare", dbname=dbname, metrics={"kpi": EVERY, "stat_statements": EVERY})
+
+    wait_for(lambda: len(slots_of(source["id"], dbname)) >= 2, what="two runs")
+
+    assert slots_of(source["id"], dbname, "stat_statements") == []
+    row = source_row(source["id"])
+    assert (row.connected, row.last_error) == (True, None)
