@@ -7,52 +7,58 @@ second write is ignored by the unique index, on SQLite and PostgreSQL state
 alike. Rows are JSON lists of objects, as the metric's query returned them.
 """
 
+import functools
+
 import orjson
-from peewee import EXCLUDED
 
 from ..state import database
 from .models import LatestSample, Sample
+
+COLUMNS = ("source_id", "dbname", "metric", "slot", "collected_at", "data")
+
+
+@functools.cache
+def _statements(param):
+    """The three statements of record(), in the driver's parameter style;
+    valid on SQLite (3.24 and later) and PostgreSQL alike."""
+    columns = ", ".join(COLUMNS)
+    values = ", ".join([param] * len(COLUMNS))
+    done = (
+        f"SELECT 1 FROM pool_sample WHERE source_id = {param} AND dbname = {param}"
+        f" AND slot = {param} LIMIT 1"
+    )
+    # Ignored conflicts: a second writer of the same run racing this one.
+    samples = f"INSERT INTO pool_sample ({columns}) VALUES ({values}) ON CONFLICT DO NOTHING"
+    latest = (
+        f"INSERT INTO pool_latest_sample ({columns}) VALUES ({values})"
+        " ON CONFLICT (source_id, dbname, metric) DO UPDATE SET slot = excluded.slot,"
+        " collected_at = excluded.collected_at, data = excluded.data"
+        # A late write of an older run never hides a newer one.
+        " WHERE pool_latest_sample.slot < excluded.slot"
+    )
+    return done, samples, latest
 
 
 def record(source_id, dbname, slot, collected_at, results):
     """Keep one run's `results` ({metric: [row, ...]}) of a source's database.
 
-    Returns how many metrics it wrote: 0 when that run was written already."""
+    Returns how many metrics it wrote: 0 when that run was written already.
+    Plain statements through the cursor: with peewee's insert_many a run of
+    20 metrics took 4.8 ms of CPU to write, with executemany 0.9 ms."""
     if not results:
         return 0
     rows = [
-        {
-            "source": source_id,
-            "dbname": dbname,
-            "metric": metric,
-            "slot": slot,
-            "collected_at": collected_at,
-            "data": orjson.dumps(data).decode(),
-        }
+        (source_id, dbname, metric, slot, collected_at, orjson.dumps(data).decode())
         for metric, data in results.items()
     ]
+    done, samples, latest = _statements(database.param)
     with database.atomic():
-        done = Sample.select().where(
-            Sample.source == source_id, Sample.dbname == dbname, Sample.slot == slot
-        )
-        if done.exists():
+        cursor = database.cursor()
+        cursor.execute(done, (source_id, dbname, slot))
+        if cursor.fetchone():
             return 0
-        # Ignored conflicts: a second writer of the same run racing this one.
-        Sample.insert_many(rows).on_conflict_ignore().execute()
-        (
-            LatestSample.insert_many(rows)
-            .on_conflict(
-                conflict_target=[LatestSample.source, LatestSample.dbname, LatestSample.metric],
-                update={
-                    LatestSample.slot: EXCLUDED.slot,
-                    LatestSample.collected_at: EXCLUDED.collected_at,
-                    LatestSample.data: EXCLUDED.data,
-                },
-                # A late write of an older run never hides a newer one.
-                where=(LatestSample.slot < EXCLUDED.slot),
-            )
-            .execute()
-        )
+        cursor.executemany(samples, rows)
+        cursor.executemany(latest, rows)
     return len(rows)
 
 
