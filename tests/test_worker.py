@@ -60,6 +60,8 @@ def test_periodic_jobs_are_registered_as_declared(app):
             "sentinel.plugins.monitoring.tasks.collect",
             "sentinel.plugins.pgconf.tasks.watch",
             "sentinel.plugins.statements.tasks.snapshot",
+            "sentinel.pool.collect.dispatch",
+            "sentinel.pool.collect.purge",
         }
     )
     for name, job in registered.items():
