@@ -7,6 +7,7 @@ import re
 import shutil
 import subprocess
 import sys
+import tempfile
 import uuid
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
@@ -80,11 +81,33 @@ def pg_cluster():
         yield cluster
 
 
-@pytest.fixture
-def own_cluster():
-    """A cluster of the test's own, for tests that stop or break it."""
-    with sandbox.temporary_cluster("sentinel-own-pg-") as cluster:
+@pytest.fixture(scope="session")
+def initialized_cluster():
+    """A stopped cluster, made by initdb once, that each own_cluster copies."""
+    with sandbox.temporary_cluster("sentinel-own-template-") as cluster:
+        cluster.stop()
         yield cluster
+
+
+@pytest.fixture
+def own_cluster(initialized_cluster):
+    """A cluster of the test's own, for tests that stop or break it: a copy of
+    a stopped one, started (a fifth of initdb's time)."""
+    base = Path(tempfile.mkdtemp(prefix="sentinel-own-pg-", dir="/tmp"))
+    os.chmod(base, 0o755)
+    copy = base / "cluster"
+    subprocess.run(["cp", "-a", initialized_cluster.base, copy], check=True)
+    # The template's log, port and command line are not the copy's.
+    for stale in ("postgres.log", "data/sandbox_port.conf", "data/postmaster.opts"):
+        (copy / stale).unlink(missing_ok=True)
+    conf = copy / "data" / "postgresql.conf"
+    conf.write_text(conf.read_text().replace(str(initialized_cluster.sock), str(copy / "sock")))
+    cluster = sandbox.Cluster(copy, throwaway=True)
+    try:
+        yield cluster.start()
+    finally:
+        cluster.stop("immediate")
+        shutil.rmtree(base, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")
