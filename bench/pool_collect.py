@@ -751,7 +751,8 @@ def report(figures):
         f" connected; target <= {CONNECTIONS_TARGET}): {verdict(most <= CONNECTIONS_TARGET)}"
     )
     logs = figures["logs"]
-    print("  worker logs: " + ", ".join(f"{kind} {found['count']}" for kind, found in logs.items()))
+    counts = [f"{kind} {found['count']}" for kind, found in logs.items() if kind != "exceptions"]
+    print("  worker logs: " + ", ".join(counts))
     for kind, found in logs.items():
         if kind != "exceptions" and found["first"]:
             print(f"    first {kind}: {found['first']}")
