@@ -45,12 +45,12 @@ def pytest_configure(config):
 # of the two xdist workers busy for minutes after the other had finished.
 LONGEST_FIRST = (
     "test_system.py",
-    "test_secrets.py",
-    "test_fuzz.py",
     "test_fuzz_plugins.py",
+    "test_secrets.py",
+    "test_fuzz_pool.py",
     "test_make_run.py",
     "test_fuzz_ui.py",
-    "test_fuzz_pool.py",
+    "test_fuzz.py",
     "test_pool_ui.py",
 )
 
