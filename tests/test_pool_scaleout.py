@@ -299,7 +299,6 @@ def killed(deployment, pg_cluster):
     while that run waits on a lock the test holds; then the lock let go and
     every source given time to be collected again. Yields when it was killed
     and the kill's victim's index."""
-    before = deployment.log_lines("event=cron_(leader|standby)")
     locker = pg_cluster.connect(deployment.dbname)
     locker.autocommit = False
     try:
@@ -333,7 +332,7 @@ def killed(deployment, pg_cluster):
         step=0.5,
         what="every source collected after the kill",
     )
-    yield {"at": killed_at, "index": index, "dispatchers_before": before}
+    yield {"at": killed_at, "index": index}
 
 
 def test_a_source_added_through_one_web_process_is_read_back_through_the_other(deployment):
