@@ -64,16 +64,14 @@ def record(source_id, dbname, slot, collected_at, results):
 
 def latest():
     """Every (source id, dbname, metric, slot, collected_at, rows as JSON text)
-    last collected, in that order."""
-    query = LatestSample.select(
-        LatestSample.source,
-        LatestSample.dbname,
-        LatestSample.metric,
-        LatestSample.slot,
-        LatestSample.collected_at,
-        LatestSample.data,
-    ).order_by(LatestSample.source, LatestSample.dbname, LatestSample.metric)
-    return list(query.tuples())
+    last collected, in that order.
+
+    Plain SQL through the cursor: peewee's conversion of every value took
+    about 100 ms of this read's 260 at 26,000 samples."""
+    cursor = database.execute_sql(
+        f"SELECT {', '.join(COLUMNS)} FROM pool_latest_sample ORDER BY source_id, dbname, metric"
+    )
+    return cursor.fetchall()
 
 
 def series(source_id, dbname, metric, since, until):
