@@ -10,7 +10,7 @@ from polling import wait_for
 from prometheus_client.parser import text_string_to_metric_families
 
 from sentinel.pool import history, store
-from sentinel.pool.models import DiscoveredDatabase, Source
+from sentinel.pool.models import DiscoveredDatabase, LatestSample, Source
 
 HOSTILE_VALUE = 'a "quoted" back\\slash\nand a new line'
 HOSTILE_DBNAME = 'we"ird\\db'
@@ -247,6 +247,27 @@ def test_hostile_tag_values_and_names_come_back_as_given(pool, scrape):
     assert stats.labels["datname"] == "sales"
     assert stats.labels["tag_datname"] == "mine"
     assert only(families, "sentinel_pool_source_up", source="odd").labels["env"] == HOSTILE_VALUE
+
+
+def test_tags_edited_after_a_sample_was_written_label_it_at_the_next_scrape(app, pool, scrape):
+    sales = pool.source("sales", {"sales": {"kpi": [KPI], "db_stats": DB_STATS}}, dbname="sales")
+    with app.app_context():
+        store.update(sales["id"], {"tags": {"env": "prod", "datname": "mine"}})
+    families = scrape()
+    assert only(families, "sentinel_pool_kpi_backends").labels["env"] == "prod"
+    # Renamed where the metric's rows have a datname of their own, as ever.
+    stats = only(families, "sentinel_pool_db_stats_numbackends", datname="sales")
+    assert stats.labels["tag_datname"] == "mine"
+
+
+def test_a_sample_written_before_its_lines_were_kept_is_served_the_same(app, pool, scrape):
+    samples_of_sales = {"kpi": [KPI], "db_stats": DB_STATS, "replication_slots": SLOTS}
+    pool.source("sales", {"sales": samples_of_sales}, tags={"env": "prod", "datname": "mine"})
+    written = scrape()
+    with app.app_context():
+        # As an upgrade leaves the samples collected before it.
+        LatestSample.update(lines=None).execute()
+    assert scrape() == written
 
 
 def test_a_source_with_no_sample_yet_has_its_status(pool, scrape):

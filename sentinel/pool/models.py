@@ -153,6 +153,9 @@ class LatestSample(BaseModel):
     slot = peewee.BigIntegerField()
     collected_at = peewee.DoubleField()
     data = peewee.TextField()
+    # The rows in Prometheus' text format, source labels left to the scrape
+    # (sentinel/pool/exposition.py); null when written before 0009.
+    lines = peewee.TextField(null=True)
 
     class Meta:
         table_name = "pool_latest_sample"
