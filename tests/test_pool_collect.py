@@ -8,6 +8,8 @@ import sys
 import time
 import uuid
 
+import psycopg2
+import psycopg2.extras
 import pytest
 from polling import wait_for
 
@@ -339,3 +341,39 @@ def test_a_metric_whose_extension_is_missing_is_skipped_quietly(database, make_s
     assert slots_of(source["id"], dbname, "stat_statements") == []
     row = source_row(source["id"])
     assert (row.connected, row.last_error) == (True, None)
+
+
+def test_replication_lists_a_standby_streaming_beside_the_backends_it_counts(pool, make_source):
+    # kpi and replication in one run: both read the run's one pg_stat_activity.
+    pool.cluster.execute(
+        "SELECT pg_create_logical_replication_slot('standby_slot', 'test_decoding')"
+    )
+    stream = psycopg2.connect(
+        pool.cluster.dsn(),
+        application_name="standby-one",
+        connection_factory=psycopg2.extras.LogicalReplicationConnection,
+    )
+    try:
+        stream.cursor().start_replication(slot_name="standby_slot", decode=True)
+        source = make_source("streamed", metrics={"kpi": EVERY, "replication": EVERY})
+
+        rows = wait_for(
+            lambda: latest_rows(source["id"], "postgres", "replication"), what="replication"
+        )
+
+        [standby] = [row for row in rows if row["application_name"] == "standby-one"]
+        assert standby["state"] == "streaming"
+        assert standby["client_addr"] == "127.0.0.1"
+        [kpi] = latest_rows(source["id"], "postgres", "kpi")
+        assert kpi["backends"] >= 1
+    finally:
+        stream.close()
+        wait_for(
+            lambda: (
+                not pool.cluster.execute(
+                    "SELECT 1 FROM pg_replication_slots WHERE slot_name = 'standby_slot' AND active"
+                )
+            ),
+            what="the slot let go",
+        )
+        pool.cluster.execute("SELECT pg_drop_replication_slot('standby_slot')")
