@@ -8,19 +8,20 @@ A sample's lines (pool_latest_sample.lines) are its metric's numeric columns,
 each with the rows' own labels only:
 
     <label names of the first row's columns, comma-joined>
-    =<column>
-    ,datname="app"} 42
+    =<the numeric columns, tab-separated>
+    =,datname="app"} 42
     ,datname="postgres"} 7
-    =<next column>
+    =<the next column's lines>
     ...
 
-Each sample line starts at a line start, and that is where the scrape puts
-the family name and the source's labels (`source`, `dbname`, its tags), as
-they are then: a source renamed or retagged after the sample was written
-shows its new labels at the next scrape. No label value holds a raw newline
-(it is escaped), so a line start is never inside one, and a line starting
-with `=` always names a column. The first line's names are what a tag must
-not be called on this metric (it is renamed `tag_<name>` there).
+Each sample line starts at a line start (or after `=`), and that is where
+the scrape puts the family name and the source's labels (`source`,
+`dbname`, its tags), as they are then: a source renamed or retagged after
+the sample was written shows its new labels at the next scrape. No label
+value holds a raw newline (it is escaped), so a line start is never inside
+one, and a line starting with `=` always starts a column. The first line's
+names are what a tag must not be called on this metric (it is renamed
+`tag_<name>` there).
 """
 
 import functools
@@ -130,7 +131,7 @@ def taken_label_names(header):
 
 def sample_lines(metric, rows):
     """The lines of one metric's rows, as pool_latest_sample.lines keeps them
-    (see the module's docstring); "" when there are no rows.
+    (see the module's docstring); "" when there are no rows or no values.
 
     Values as collected (an int or float as Python writes it, a boolean as
     1 or 0); a null, or any other type, is no sample."""
@@ -161,14 +162,18 @@ def sample_lines(metric, rows):
             if lines is None:
                 lines = columns[column] = []
             lines.append(f"{labels}{value}")
+    if not columns:
+        return ""
     header = ",".join(column_label_name(column) for column in rows[0])
-    return header + "".join(
-        f"{COLUMN_MARK}{column}\n" + "\n".join(lines) for column, lines in columns.items()
+    return COLUMN_MARK.join(
+        [header, "\t".join(columns), *("\n".join(lines) for lines in columns.values())]
     )
 
 
 def columns_of(lines):
-    """(header, [(column, its lines with a line start before each, but the first)])
-    of a sample's lines, as sample_lines wrote them."""
-    header, *parts = lines.split(COLUMN_MARK)
-    return header, [part.split("\n", 1) for part in parts]
+    """(header, the columns tab-separated, [each column's lines]) of a
+    sample's lines, as sample_lines wrote them; None when it has no rows."""
+    if not lines:
+        return None
+    header, columns, *texts = lines.split(COLUMN_MARK)
+    return header, columns, texts

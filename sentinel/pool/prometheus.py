@@ -8,6 +8,10 @@ with the monitored name (`source`), the database (`dbname`), the source's
 tags and the row's text columns. Each source also has its status, whether it
 answered, and when it was last collected. docs/pool-metrics.md tells the
 rules (tag names, clashes, what is left out) a dashboard relies on.
+
+The sample lines are written once, when collection records a sample
+(exposition.py, history.record); a scrape only puts the family name and the
+source's current labels before each.
 """
 
 import datetime
@@ -59,9 +63,10 @@ def family_name(metric, column):
 
 
 @functools.cache
-def _line_start(metric, column):
-    """What starts each line of a metric column's family, before the source's labels."""
-    return family_name(metric, column)[0] + "{"
+def _line_starts(metric, columns):
+    """[(column, what starts each line of its family before the source's
+    labels)] of a metric's tab-separated numeric columns."""
+    return [(column, family_name(metric, column)[0] + "{") for column in columns.split("\t")]
 
 
 def monitored_name(source, dbname):
@@ -121,7 +126,7 @@ class Exposition:
         given its family's name and the source's labels as they are now."""
         if not lines:
             return
-        header, columns = columns_of(lines)
+        header, columns, texts = columns_of(lines)
         tags, tag_names = source["tag_labels"]
         if tag_names and not tag_names.isdisjoint(taken := taken_label_names(header)):
             # A tag named like a column of this metric: renamed for all its rows.
@@ -129,8 +134,8 @@ class Exposition:
         base = f'source="{escape_label_value(monitored_name(source, dbname))}"'
         base += f',dbname="{escape_label_value(dbname)}"{tags}'
         families = self.metrics.setdefault(metric, {})
-        for column, text in columns:
-            start = _line_start(metric, column) + base
+        for (column, start), text in zip(_line_starts(metric, columns), texts, strict=True):
+            start += base
             samples = families.get(column)
             if samples is None:
                 samples = families[column] = []
