@@ -16,7 +16,7 @@ import argon2
 import psycopg2.extensions
 import pytest
 from flask import request
-from playwright.sync_api import sync_playwright
+from playwright.sync_api import expect, sync_playwright
 
 from sentinel import config, contract, create_app, state
 from sentinel.auth import accounts, sessions
@@ -534,6 +534,25 @@ def watch_csp_violations(context):
 
     context.on("console", on_console)
     return violations
+
+
+def sign_in_once(browser, service, app, role):
+    """The cookies of a new user of `role` signed in through the form, made in
+    this process (whose password hashing is the tests' cheapest): a module's
+    browser tests reuse them rather than each sign in."""
+    username = f"{role}{uuid.uuid4().hex[:6]}"
+    with app.app_context():
+        accounts.create_user(username, "user-password", role)
+    context = browser.new_context(base_url=service.url)
+    page = context.new_page()
+    page.goto("/ui/login")
+    page.get_by_label("Username").fill(username)
+    page.get_by_label("Password").fill("user-password")
+    page.get_by_role("button", name="Sign in").click()
+    expect(page.locator("#signed-in-as")).to_have_text(username)
+    cookies = context.cookies()
+    context.close()
+    return cookies
 
 
 @pytest.fixture

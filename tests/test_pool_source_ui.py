@@ -13,10 +13,9 @@ import uuid
 
 import orjson
 import pytest
-from conftest import app_of
+from conftest import app_of, sign_in_once
 from playwright.sync_api import expect
 
-from sentinel.auth import accounts
 from sentinel.pool import history, store
 from sentinel.pool.models import DiscoveredDatabase, ReplicationSlot, Sample, Source
 from sentinel.state import utcnow
@@ -97,32 +96,14 @@ def pool(service, pg_cluster):
         yield Pool(app, pg_cluster)
 
 
-def sign_in_once(browser, service, pool, role):
-    """Cookies of a new user of `role`, signed in once for the module (made
-    in this process, whose password hashing is the tests' cheapest)."""
-    username = f"{role}{uuid.uuid4().hex[:6]}"
-    with pool.app.app_context():
-        accounts.create_user(username, "user-password", role)
-    context = browser.new_context(base_url=service.url)
-    page = context.new_page()
-    page.goto("/ui/login")
-    page.get_by_label("Username").fill(username)
-    page.get_by_label("Password").fill("user-password")
-    page.get_by_role("button", name="Sign in").click()
-    expect(page.locator("#signed-in-as")).to_have_text(username)
-    cookies = context.cookies()
-    context.close()
-    return cookies
-
-
 @pytest.fixture(scope="module")
 def admin(browser, service, pool):
-    return sign_in_once(browser, service, pool, "admin")
+    return sign_in_once(browser, service, pool.app, "admin")
 
 
 @pytest.fixture(scope="module")
 def viewer(browser, service, pool):
-    return sign_in_once(browser, service, pool, "viewer")
+    return sign_in_once(browser, service, pool.app, "viewer")
 
 
 def open_source(page, cookies, source, query=""):
