@@ -64,7 +64,7 @@ EXPORTED = 50  # sources also collected by an exporter process each
 RAW_SOURCES = 100  # sources the raw psycopg2 baseline collects
 INTERVAL = 60  # s: the standard preset's busiest group
 ROUNDS = 2  # slots of that group measured
-WARMUP_LIMIT = 300  # s the first run of every source may take (1,000 took 160 s or more here, loaded)
+WARMUP_LIMIT = 300  # s every first run may take (1,000 took 96-160 s here)
 EXPORTER = "/usr/bin/prometheus-postgres-exporter"
 EXPORTER_APPLICATION = "postgres_exporter"
 # Targets (see the Performance paragraph).
