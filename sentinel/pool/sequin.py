@@ -274,7 +274,11 @@ def shown(source):
         "pool_size": POOL_SIZE,
         "queue_interval": QUEUE_INTERVAL,
         "queue_target": QUEUE_TARGET,
-        "replication_slots": source["replication_slots"],
+        # Sequin's slot object: the health the collection keeps is the pages' and /metrics'.
+        "replication_slots": [
+            {key: slot[key] for key in ("id", "publication_name", "slot_name", "status")}
+            for slot in source["replication_slots"]
+        ],
     }
     if source["primary_host"] is not None:
         database["primary"] = {

@@ -49,6 +49,7 @@ PRIMARY_DEFAULTS = {
 # Set by Sentinel or by the collection, never by a caller.
 RECORDED = ("created_at", "updated_at", "connected", "last_error", "last_collected_at")
 READ_ONLY = ("id", *RECORDED)
+SLOT_HEALTH = ("active", "retained_wal_bytes", "xmin_age", "checked_at")
 REQUIRED = ("name", "host", "user")
 
 
@@ -184,7 +185,8 @@ def _slot(value, updating):
     if not isinstance(value, dict):
         raise ValueError("expected an object")
     allowed = {"publication_name", "slot_name", "status"} | ({"id"} if updating else set())
-    unknown = sorted(set(value) - allowed)
+    # A slot's health is the collection's to write: given back, it is ignored.
+    unknown = sorted(set(value) - allowed - set(SLOT_HEALTH))
     if unknown:
         raise ValueError(f"{unknown[0]}: unknown field")
     slot = {"status": ACTIVE}
@@ -494,6 +496,7 @@ def _slot_dict(slot):
         "publication_name": slot.publication_name,
         "slot_name": slot.slot_name,
         "status": slot.status,
+        **{name: getattr(slot, name) for name in SLOT_HEALTH},
     }
 
 
