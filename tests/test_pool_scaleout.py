@@ -349,7 +349,9 @@ def test_a_source_added_through_one_web_process_is_read_back_through_the_other(d
 def test_sources_are_collected_by_more_than_one_worker(deployment):
     wait_for(
         lambda: len(deployment.watch.holders) >= 2,
-        timeout=15,
+        # A free worker takes the shared queue's runs within seconds; 15 s was
+        # too short with the whole suite loading both cores.
+        timeout=45,
         what="connections of the sources in two workers",
     )
     workers = {process.pid for process in deployment.workers}
