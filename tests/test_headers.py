@@ -112,7 +112,8 @@ def drawn(page, charts):
 def described(page):
     """Swagger UI lists the routes, and a link to one opens it with its answers'
     schemas (it draws the other groups as they are scrolled into view)."""
-    expect(page.locator(".opblock-summary").first).to_be_visible()
+    # Swagger UI reads the whole description (over 170 routes) before it draws.
+    expect(page.locator(".opblock-summary").first).to_be_visible(timeout=20_000)
     page.goto("/ui/api#/auth/get_auth_profile")
     page.reload()  # a new fragment alone loads nothing
     summary = page.locator(".opblock-summary", has_text="/profile").first
