@@ -748,7 +748,7 @@ def _record(source, dbname, slot, results, errors, slots):
         try:
             with database.atomic(**_write_transaction()):
                 history.record(source["id"], dbname, slot, collected_at, results)
-                Source.update(**changes).where(Source.id == source["id"]).execute()
+                _update_status(source["id"], changes)
                 if slots is not None:
                     _record_slots(source["replication_slots"], slots, now)
             break
@@ -774,6 +774,20 @@ def _record(source, dbname, slot, results, errors, slots):
             dbname,
             len(errors),
         )
+
+
+def _update_status(source_id, changes):
+    """Set a source's run status columns. A plain statement through the
+    cursor: peewee built the same UPDATE with about 0.4 ms of CPU, a tenth
+    of a run's, and with it the bench's collector CPU per 1,000 values was
+    1.01x the exporter's (the target: at most 1x)."""
+    columns = sorted(changes)
+    assignments = ", ".join(f"{column} = {database.param}" for column in columns)
+    values = [getattr(Source, column).db_value(changes[column]) for column in columns]
+    database.execute_sql(
+        f"UPDATE {Source._meta.table_name} SET {assignments} WHERE id = {database.param}",
+        (*values, source_id),
+    )
 
 
 # SQLite state: a run's write tried again this many times when the database
