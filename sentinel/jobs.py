@@ -24,10 +24,6 @@ from .plugins import Periodic
 from .plugins import load as load_plugins
 
 QUEUE = "sentinel"
-# Worked before every other queue by every worker: the pool's dispatcher,
-# which else waited behind a busy minute's runs on the workers' own queues
-# (their next slot was then enqueued late).
-FIRST = "sentinel:first"
 DEFAULT_TIMEOUT = 300
 FAILURE_TTL = 7 * 86400
 MIN_PERIODIC_TIMEOUT = 10  # s: a run of a job every 2 s may take longer than 2 s
@@ -132,7 +128,7 @@ def periodic_jobs(plugins):
 
     core = [
         Periodic(housekeeping, interval=600, timeout=120),
-        Periodic(collect.dispatch, interval="pool_dispatch_interval", timeout=60, first=True),
+        Periodic(collect.dispatch, interval="pool_dispatch_interval", timeout=60),
         Periodic(collect.purge, interval=3600, timeout=600),
     ]
     return core + [job for plugin in plugins for job in plugin.periodic]
@@ -156,7 +152,7 @@ def register_periodic(scheduler, settings, plugins):
         interval = job.seconds(settings)
         scheduler.register(
             job.func,
-            queue_name=FIRST if job.first else QUEUE,
+            queue_name=QUEUE,
             interval=interval,
             job_timeout=job.timeout or max(interval, MIN_PERIODIC_TIMEOUT),
             ttl=interval,

@@ -242,9 +242,9 @@ def _work(connection, outage, settings, burst):
     RQ's own signal handlers stay in place: a stop outside RQ's loop raises
     StopRequested here, as it does in RQ's loop."""
     worker = None
-    queues = [jobs.FIRST, jobs.QUEUE]
+    queues = [jobs.QUEUE]
     if connections.identity is not None:
-        queues.insert(1, connections.queue_name(connections.identity))
+        queues.insert(0, connections.queue_name(connections.identity))
     try:
         while True:
             worker = SentinelWorker(

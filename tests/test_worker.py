@@ -67,9 +67,7 @@ def test_periodic_jobs_are_registered_as_declared(app):
     for name, job in registered.items():
         interval = declared[name].seconds(settings)
         assert job.interval == interval
-        # The pool's dispatcher never waits behind the runs it enqueues.
-        first = name == "sentinel.pool.collect.dispatch"
-        assert job.queue_name == (jobs.FIRST if first else jobs.QUEUE)
+        assert job.queue_name == jobs.QUEUE
         # A slot nobody picked up within one interval is dropped, not piled up.
         assert job.job_options["ttl"] == interval
 

@@ -28,14 +28,11 @@ PLUGINS = [
 class Periodic:
     """A job the worker's scheduler enqueues every `interval` seconds: a
     number, or the name of the setting that holds it. `timeout` is how long a
-    run may take (default: its interval). `first`: enqueued on the queue every
-    worker takes jobs from before any other (a short job that must not wait
-    behind the pool's runs)."""
+    run may take (default: its interval)."""
 
     func: object
     interval: int | str
     timeout: int | None = None
-    first: bool = False
 
     @property
     def name(self):
