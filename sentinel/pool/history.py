@@ -74,19 +74,22 @@ def record(source_id, dbname, slot, collected_at, results):
     ]
     with database.atomic():
         cursor = database.cursor()
-        written = 0
-        for start in range(0, len(rows), ROWS_A_STATEMENT):
-            part = rows[start : start + ROWS_A_STATEMENT]
-            samples, _ = _statements(database.param, len(part))
-            cursor.execute(samples, [value for row in part for value in row])
-            written += cursor.rowcount
-        if not written:
+        if not _insert(cursor, 0, rows):
             return 0  # that run was written already: its latest samples too
-        for start in range(0, len(latest_rows), ROWS_A_STATEMENT):
-            part = latest_rows[start : start + ROWS_A_STATEMENT]
-            _, latest = _statements(database.param, len(part))
-            cursor.execute(latest, [value for row in part for value in row])
+        _insert(cursor, 1, latest_rows)
     return len(rows)
+
+
+def _insert(cursor, which, rows):
+    """Run statement `which` of _statements() over `rows`, ROWS_A_STATEMENT at
+    a time; returns how many rows it inserted or updated."""
+    done = 0
+    for start in range(0, len(rows), ROWS_A_STATEMENT):
+        part = rows[start : start + ROWS_A_STATEMENT]
+        statement = _statements(database.param, len(part))[which]
+        cursor.execute(statement, [value for row in part for value in row])
+        done += cursor.rowcount
+    return done
 
 
 def latest(lines=False):
