@@ -346,14 +346,24 @@ def test_a_source_added_through_one_web_process_is_read_back_through_the_other(d
     assert sorted(source["Name"] for source in listed) == sorted(deployment.names)
 
 
-def test_sources_are_collected_by_more_than_one_worker(deployment):
-    wait_for(
-        lambda: len(deployment.watch.holders) >= 2,
-        # A free worker takes the shared queue's runs within seconds; 15 s was
-        # too short with the whole suite loading both cores.
-        timeout=45,
-        what="connections of the sources in two workers",
-    )
+def test_sources_are_collected_by_more_than_one_worker(deployment, pg_cluster):
+    # One worker can keep up with these few sources alone, so a worker is
+    # kept busy: the slow source's run waits on a lock the test holds, and
+    # the sources of the worker stuck in it must go to one that is free.
+    locker = pg_cluster.connect(deployment.dbname)
+    locker.autocommit = False
+    try:
+        with locker.cursor() as cursor:
+            cursor.execute("LOCK TABLE held IN ACCESS EXCLUSIVE MODE")
+        wait_for(
+            lambda: len(deployment.watch.holders) >= 2,
+            # 15 s was too short with the whole suite loading both cores.
+            timeout=45,
+            what="connections of the sources in two workers",
+        )
+    finally:
+        locker.rollback()
+        locker.close()
     workers = {process.pid for process in deployment.workers}
     assert set(deployment.watch.holders) <= workers
     assert deployment.watch.error is None
