@@ -13,9 +13,10 @@ their idle CPU was timed. BENCH_POOL_SOURCES changes how many.
 
 The first run of every source (all its groups, its connection opened) is the
 warm-up; the figures are taken over the next ROUNDS slots of the 60 s group,
-from one slot boundary to another (a window with a slot of the 300 s group
-in it is not steady here: with 1,000 backends on one 2-core machine, their
-heavier metrics at once ran the target out of memory, 25 MB a backend):
+from one slot boundary to another. Five of them hold exactly one slot of the
+300 s group, where every source's heavier metrics (tables, indexes,
+statements) come due at once: the preset's whole mix, its busiest minute
+included (BENCH_POOL_ROUNDS changes how many):
 - kept up: each source's slot collected before the next slot began; the
   runs answered in the window, per second, say how many sources that pace
   keeps at one run a minute;
@@ -66,7 +67,7 @@ TABLES = 20  # per database: table_stats, table_io and index_stats have rows to 
 EXPORTED = 50  # sources also collected by an exporter process each
 RAW_SOURCES = 100  # sources the raw psycopg2 baseline collects
 INTERVAL = 60  # s: the standard preset's busiest group
-ROUNDS = 2  # slots of that group measured
+ROUNDS = int(os.environ.get("BENCH_POOL_ROUNDS", "5"))  # slots of that group measured
 WARMUP_LIMIT = 300  # s every first run may take (1,000 took 96-160 s here)
 EXPORTER = "/usr/bin/prometheus-postgres-exporter"
 EXPORTER_APPLICATION = "postgres_exporter"
