@@ -782,7 +782,12 @@ def test_a_streaming_standby_reports_its_upstream_and_its_lag(app_on, standby, o
         assert answer.status_code == 200
         return answer.get_json()[name]
 
-    connection = wait_for(lambda: probe("replication_connection"), 20)
+    def streaming():
+        # The WAL receiver starts a moment after the server: not connected yet.
+        rows = probe("replication_connection")
+        return rows if rows and rows[0]["connected"] == 1 else None
+
+    connection = wait_for(streaming, 20, what="the standby to stream")
     assert connection == [
         {
             "upstream": connection[0]["upstream"],
