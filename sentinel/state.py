@@ -158,6 +158,11 @@ def open_database(url):
         return PooledSqliteDatabase(
             path,
             pragmas=SQLITE_PRAGMAS,
+            # Every transaction takes the write lock as it begins, waiting
+            # behind other writers for busy_timeout. Begun plainly, one that
+            # read then wrote was refused at once ("database is locked") when
+            # another process had committed in between.
+            lock_type="IMMEDIATE",
             max_connections=32,
             stale_timeout=300,
             check_same_thread=False,

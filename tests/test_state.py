@@ -31,6 +31,26 @@ def test_sqlite_state_runs_in_wal_mode(app, sqlite_state):
     assert timeout >= 1000
 
 
+def test_a_transaction_reading_then_writing_is_not_refused_by_another_writer(app, sqlite_state):
+    """With the state on SQLite, a transaction that reads and then writes (a
+    source's update, a user's) holds the write lock from its start: another
+    process wanting to write waits its turn. Begun plainly, SQLite let the
+    other process commit between the read and the write, then refused the
+    write at once ("database is locked"), whatever the busy timeout."""
+    other = sqlite3.connect(sqlite_state.removeprefix("sqlite:///"), timeout=0.2)
+    other.isolation_level = None
+    with app.app_context():
+        with state.database.atomic():
+            users = state.database.execute_sql("SELECT count(*) FROM users").fetchone()[0]
+            with pytest.raises(sqlite3.OperationalError, match="locked"):
+                # It waits for this transaction (and gives up here, after 0.2 s).
+                other.execute("UPDATE users SET username = username")
+            accounts.create_user("bob", "bob-password", "viewer")
+        other.execute("UPDATE users SET username = username")  # it writes once this is done
+        assert state.database.execute_sql("SELECT count(*) FROM users").fetchone()[0] == users + 1
+    other.close()
+
+
 @pytest.mark.parametrize("backend", ["sqlite", "postgres"])
 def test_processes_starting_together_migrate_once(request, settings, backend):
     # Several web and worker processes start at once against one new database

@@ -746,7 +746,7 @@ def _record(source, dbname, slot, results, errors, slots):
         changes["last_collected_at"] = now
     for attempt in range(1, WRITE_ATTEMPTS + 1):
         try:
-            with database.atomic(**_write_transaction()):
+            with database.atomic():
                 history.record(source["id"], dbname, slot, collected_at, results)
                 _update_status(source["id"], changes)
                 if slots is not None:
@@ -793,18 +793,6 @@ def _update_status(source_id, changes):
 # SQLite state: a run's write tried again this many times when the database
 # stayed locked past its busy_timeout (the transaction is undone each time).
 WRITE_ATTEMPTS = 3
-
-
-def _write_transaction():
-    """atomic()'s arguments for a run's write. On SQLite, BEGIN IMMEDIATE: the
-    write lock is taken first, waiting behind other writers for busy_timeout.
-    A plain BEGIN reads (has the slot been written?) then asks to write, and
-    SQLite answers "database is locked" at once, without waiting, when
-    another process committed in between: 23 runs in 4 minutes at 400
-    sources."""
-    if isinstance(database.obj, peewee.SqliteDatabase):
-        return {"lock_type": "IMMEDIATE"}
-    return {}
 
 
 def _record_slots(registered, rows, now):

@@ -372,14 +372,11 @@ def _derived(row, before):
 def _one_at_a_time():
     """A state transaction that no other process's observe() runs beside:
     two web workers reading just after a change record it once, not twice."""
-    if state.is_postgresql():
-        with state.database.atomic():
+    with state.database.atomic():
+        # SQLite: every transaction takes the write lock as it begins (state.open_database).
+        if state.is_postgresql():
             state.database.execute_sql("SELECT pg_advisory_xact_lock(%s)", (SNAPSHOT_LOCK_ID,))
-            yield
-    else:
-        # SQLite: take the write lock first; a read transaction turned writer fails.
-        with state.database.atomic("IMMEDIATE"):
-            yield
+        yield
 
 
 def observe(rows, instance):
