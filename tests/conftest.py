@@ -433,10 +433,10 @@ def app_of(service):
         "state_dir": env["SENTINEL_STATE_DIR"],
         "pg_dsn": env["SENTINEL_PG_DSN"],
         "redis_url": env["SENTINEL_REDIS_URL"],
-        "hostname": env["SENTINEL_HOSTNAME"],
     }
-    if "SENTINEL_PG_DATA" in env:
-        settings["pg_data"] = env["SENTINEL_PG_DATA"]
+    for name in ("hostname", "pg_data"):
+        if f"SENTINEL_{name.upper()}" in env:
+            settings[name] = env[f"SENTINEL_{name.upper()}"]
     app = create_app(settings)
     try:
         yield app
@@ -536,11 +536,12 @@ def watch_csp_violations(context):
     return violations
 
 
-def sign_in_once(browser, service, app, role):
-    """The cookies of a new user of `role` signed in through the form, made in
-    this process (whose password hashing is the tests' cheapest): a module's
-    browser tests reuse them rather than each sign in."""
-    username = f"{role}{uuid.uuid4().hex[:6]}"
+def sign_in_once(browser, service, app, role, username=None):
+    """The cookies of a new user of `role` (named `username`, else at random)
+    signed in through the form, made in this process (whose password hashing
+    is the tests' cheapest): a module's browser tests reuse them rather than
+    each sign in."""
+    username = username or f"{role}{uuid.uuid4().hex[:6]}"
     with app.app_context():
         accounts.create_user(username, "user-password", role)
     context = browser.new_context(base_url=service.url)
@@ -553,6 +554,23 @@ def sign_in_once(browser, service, app, role):
     cookies = context.cookies()
     context.close()
     return cookies
+
+
+@pytest.fixture(scope="module")
+def ui_admin(browser, service):
+    """(name, cookies) of an admin of the module's `service`, signed in once:
+    the module's browser tests share that session (a user made and signed in
+    for each took a second of the test)."""
+    name = f"admin{uuid.uuid4().hex[:6]}"
+    with app_of(service) as app:
+        return name, sign_in_once(browser, service, app, "admin", name)
+
+
+@pytest.fixture
+def signed_in(page, ui_admin):
+    """The test's page, signed in as the module's admin (`ui_admin`)."""
+    page.context.add_cookies(ui_admin[1])
+    return page
 
 
 @pytest.fixture

@@ -19,12 +19,6 @@ def backends(pg_connections, pg_cluster):
     backends.close()
 
 
-@pytest.fixture
-def signed_in(page, ui_user, sign_in):
-    sign_in(page, ui_user)
-    return page
-
-
 def open_page(page):
     page.goto("/ui/activity/")
     expect(page.locator("#activity-status")).to_contain_text("Refreshed at")
@@ -62,7 +56,7 @@ def test_clicking_a_header_sorts_the_rows(signed_in, backends):
     assert shown == sorted(shown)
 
 
-def test_terminate_asks_then_ends_the_backend(signed_in, backends, ui_user):
+def test_terminate_asks_then_ends_the_backend(signed_in, backends, ui_admin):
     pid = backends.sleeping().get_backend_pid()
     page = open_page(signed_in)
     row(page, "backends", pid).get_by_role("button", name="Terminate").click()
@@ -80,7 +74,7 @@ def test_terminate_asks_then_ends_the_backend(signed_in, backends, ui_user):
     page.goto("/ui/")
     latest = page.locator("#notifications tbody tr").first
     expect(latest).to_contain_text(f"Backend {pid} terminated")
-    expect(latest).to_contain_text(ui_user)
+    expect(latest).to_contain_text(ui_admin[0])
 
 
 def test_backing_out_of_the_dialog_keeps_the_backend(signed_in, backends):

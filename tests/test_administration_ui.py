@@ -33,8 +33,8 @@ def service(tmp_path_factory, redis_server):
 
 
 @pytest.fixture
-def signed_in(page, ui_user, sign_in):
-    sign_in(page, ui_user)
+def signed_in(page, ui_admin):
+    page.context.add_cookies(ui_admin[1])
     page.goto("/ui/administration/")
     return page
 
@@ -99,7 +99,7 @@ def test_cancelling_the_confirmation_does_nothing(signed_in, service):
     assert postmaster_start(service.cluster) == before
 
 
-def test_reload_shows_its_outcome_and_is_recorded(signed_in, ui_user):
+def test_reload_shows_its_outcome_and_is_recorded(signed_in):
     signed_in.get_by_role("button", name="Reload configuration").click()
     signed_in.locator("#confirm").get_by_role("button", name="Reload").click()
     expect(signed_in.locator("#outcome")).to_contain_text("Configuration reloaded in")

@@ -37,11 +37,10 @@ def collect(service):
 
 
 @pytest.fixture
-def open_dashboard(page, ui_user, sign_in):
+def open_dashboard(signed_in):
     def open_dashboard():
-        sign_in(page, ui_user)
-        page.goto("/ui/dashboard/")
-        return page
+        signed_in.goto("/ui/dashboard/")
+        return signed_in
 
     return open_dashboard
 

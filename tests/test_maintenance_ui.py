@@ -72,8 +72,8 @@ def worker(service, tmp_path):
         log.close()
 
 
-def test_the_drill_down_shows_sizes_and_bloat(page, ui_user, sign_in, maint_db):
-    sign_in(page, ui_user)
+def test_the_drill_down_shows_sizes_and_bloat(signed_in, maint_db):
+    page = signed_in
     page.goto("/ui/maintenance/")
     row = page.locator("#databases tbody tr", has_text=maint_db)
     expect(row).to_have_count(1)
@@ -88,12 +88,12 @@ def test_the_drill_down_shows_sizes_and_bloat(page, ui_user, sign_in, maint_db):
 
 
 def test_an_operation_is_confirmed_with_its_lock_and_who_blocks_it(
-    page, ui_user, sign_in, maint_db, pg_connections
+    signed_in, maint_db, pg_connections
 ):
     holder = pg_connections(maint_db, autocommit=False)
     with holder.cursor() as cur:
         cur.execute("SELECT count(*) FROM bloated")
-    sign_in(page, ui_user)
+    page = signed_in
     page.goto(f"/ui/maintenance/?db={maint_db}&schema=public&table=bloated")
     page.locator("#mode-full").check()
     page.locator("#operations").get_by_role("button", name="VACUUM").click()
@@ -105,8 +105,8 @@ def test_an_operation_is_confirmed_with_its_lock_and_who_blocks_it(
     holder.rollback()
 
 
-def test_a_scheduled_job_is_listed_and_canceled(page, ui_user, sign_in, maint_db):
-    sign_in(page, ui_user)
+def test_a_scheduled_job_is_listed_and_canceled(signed_in, maint_db):
+    page = signed_in
     page.goto(f"/ui/maintenance/?db={maint_db}&schema=public&table=bloated")
     page.locator("#when").fill("2099-01-01T10:00")
     page.locator("#operations").get_by_role("button", name="ANALYZE").click()
@@ -121,8 +121,8 @@ def test_a_scheduled_job_is_listed_and_canceled(page, ui_user, sign_in, maint_db
     expect(row).to_contain_text("canceled")
 
 
-def test_a_job_run_now_ends_done_on_the_jobs_page(page, ui_user, sign_in, maint_db, worker):
-    sign_in(page, ui_user)
+def test_a_job_run_now_ends_done_on_the_jobs_page(signed_in, maint_db, worker):
+    page = signed_in
     page.goto(f"/ui/maintenance/?db={maint_db}")
     page.locator("#operations").get_by_role("button", name="VACUUM").click()
     expect(page.locator("#confirm")).to_contain_text("each table in turn")
@@ -134,9 +134,9 @@ def test_a_job_run_now_ends_done_on_the_jobs_page(page, ui_user, sign_in, maint_
 
 
 # slow_db after worker: its teardown ends the VACUUM before the worker is stopped.
-def test_the_progress_bar_of_a_running_job_moves(page, ui_user, sign_in, worker, slow_db):
+def test_the_progress_bar_of_a_running_job_moves(signed_in, worker, slow_db):
     name, pages = slow_db
-    sign_in(page, ui_user)
+    page = signed_in
     page.goto(f"/ui/maintenance/?db={name}&schema=public&table=slow")
     page.locator("#operations").get_by_role("button", name="VACUUM").click()
     page.locator("#confirm-ok").click()

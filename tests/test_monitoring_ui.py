@@ -59,12 +59,6 @@ def get_data(page, query=""):
     return page.request.get(f"/ui/monitoring/data{query}", headers={"Accept": "application/json"})
 
 
-@pytest.fixture
-def signed_in(page, ui_user, sign_in):
-    sign_in(page, ui_user)
-    return page
-
-
 def test_the_page_draws_one_chart_per_probe_from_the_kept_runs(service_app, signed_in):
     collect_runs(service_app, 3)
     signed_in.goto("/ui/monitoring/")

@@ -44,12 +44,6 @@ def snapshot(service, pg_cluster):
         yield take
 
 
-@pytest.fixture
-def signed_in(page, ui_user, sign_in):
-    sign_in(page, ui_user)
-    return page
-
-
 def row_of(page, name):
     return page.locator("#statements-table tbody tr", has_text=f"FROM {name}")
 
