@@ -8,6 +8,7 @@ alike. Rows are JSON lists of objects, as the metric's query returned them.
 """
 
 import functools
+import math
 
 import orjson
 
@@ -113,20 +114,30 @@ def latest(lines=False):
     return cursor.fetchall()
 
 
-def series(source_id, dbname, metric, since, until):
+def series(source_id, dbname, metric, since, until, every=None, most=None):
     """[(slot, collected_at, rows)] of one metric between two epoch seconds,
-    oldest first."""
-    query = (
-        Sample.select(Sample.slot, Sample.collected_at, Sample.data)
-        .where(
-            Sample.source == source_id,
-            Sample.dbname == dbname,
-            Sample.metric == metric,
-            Sample.slot.between(since, until),
-        )
-        .order_by(Sample.slot)
+    oldest first.
+
+    With `most` and the metric's interval `every` (s): when the range holds
+    more runs than `most`, only those whose slot is a multiple of the
+    smallest number of intervals that brings them under it (a counter's rate
+    over those is still exact; a gauge's peaks between them are not read)."""
+    in_range = (
+        Sample.source == source_id,
+        Sample.dbname == dbname,
+        Sample.metric == metric,
+        Sample.slot.between(since, until),
     )
-    return [(slot, at, orjson.loads(data)) for slot, at, data in query.tuples()]
+    query = Sample.select(Sample.slot, Sample.collected_at, Sample.data).where(*in_range)
+    if most and every:
+        runs = Sample.select().where(*in_range).count()
+        if runs > most:
+            step = math.ceil(runs / most) * every
+            # A multiple of step: integer division in SQLite and PostgreSQL alike
+            # (peewee's % is LIKE, and psycopg2 would take a % for a parameter).
+            query = query.where(Sample.slot / step * step == Sample.slot)
+    rows = query.order_by(Sample.slot).tuples()
+    return [(slot, at, orjson.loads(data)) for slot, at, data in rows]
 
 
 def metrics_of(source_id):

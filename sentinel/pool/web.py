@@ -13,7 +13,6 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-import orjson
 from flask import Blueprint, jsonify, render_template, request
 from flask_login import current_user
 
@@ -36,7 +35,7 @@ from ..contract import (
 )
 from ..errors import Invalid
 from . import catalog, history, probe, schedule, secrets, store
-from .models import KINDS, SSLMODES, DiscoveredDatabase, Sample, Source
+from .models import KINDS, SSLMODES, DiscoveredDatabase, Source
 
 blueprint = Blueprint(
     "pool_web",
@@ -490,32 +489,6 @@ def chart_answer(chart, source, samples, database, interval, whole):
     }
 
 
-def read_samples(source_id, dbname, metric, since, until, interval):
-    """history.series(...), or, when the range holds more than MAX_READ runs
-    of a metric collected every `interval` s, only the runs whose slot is a
-    multiple of the smallest number of intervals that brings them under it
-    (a counter's rate over those is still exact; a gauge's peaks between
-    them are not read)."""
-    in_range = (
-        Sample.source == source_id,
-        Sample.dbname == dbname,
-        Sample.metric == metric,
-        Sample.slot.between(since, until),
-    )
-    runs = Sample.select().where(*in_range).count() if interval else 0
-    if runs <= MAX_READ:
-        return history.series(source_id, dbname, metric, since, until)
-    step = math.ceil(runs / MAX_READ) * interval
-    query = (
-        Sample.select(Sample.slot, Sample.collected_at, Sample.data)
-        # A multiple of step: integer division in SQLite and PostgreSQL alike
-        # (peewee's % is LIKE, and psycopg2 would take a % for a parameter).
-        .where(*in_range, Sample.slot / step * step == Sample.slot)
-        .order_by(Sample.slot)
-    )
-    return [(slot, at, orjson.loads(data)) for slot, at, data in query.tuples()]
-
-
 def charts_of(source, range_seconds, database=None, after=None, empty=()):
     """The page's charts of a source over the last `range_seconds`: with
     `after` (a slot), only the samples since it, except for the charts
@@ -532,8 +505,8 @@ def charts_of(source, range_seconds, database=None, after=None, empty=()):
         key = (dbname, chart.metric, start)
         interval = intervals.get(chart.metric)
         if key not in read:
-            read[key] = read_samples(
-                source["id"], dbname, chart.metric, start, int(now) + 1, interval
+            read[key] = history.series(
+                source["id"], dbname, chart.metric, start, int(now) + 1, interval, MAX_READ
             )
         samples = read[key]
         answers.append(chart_answer(chart, source, samples, database, interval, whole))
