@@ -73,7 +73,10 @@ WARMUP_LIMIT = 300  # s every first run may take (1,000 took 96-160 s here)
 EXPORTER = "/usr/bin/prometheus-postgres-exporter"
 EXPORTER_APPLICATION = "postgres_exporter"
 # Targets (see the issue's Performance paragraph).
-CPU_PER_1000_TARGET_MS = 5.5  # the exporter's, measured when the issue was written
+# The exporter's, measured when the issue was written: by the issue's own
+# model of it (8 ms a scrape + 4.1 ms per 1,000 samples), at ~5,700 samples a
+# scrape. The same-run exporter, at this bench's scrape size, is the target.
+CPU_PER_1000_TARGET_MS = 5.5
 MEMORY_SHARE = 10  # a source may take a tenth of an exporter target's memory
 CONNECTIONS_TARGET = 2
 
@@ -771,7 +774,7 @@ def report(figures):
     print(
         f"    {collector['values']:,} values stored: {per_1000:.2f} ms per 1,000 values;"
         f" target <= the exporter's in this run: {verdict(cpu_met)};"
-        f" <= the issue's {CPU_PER_1000_TARGET_MS} ms:"
+        f" <= the issue's {CPU_PER_1000_TARGET_MS} ms (the exporter's at ~5,700 samples a scrape):"
         f" {verdict(per_1000 <= CPU_PER_1000_TARGET_MS)}"
     )
     print(
