@@ -33,10 +33,10 @@ def service(tmp_path_factory, redis_server):
 
 
 @pytest.fixture
-def signed_in(page, ui_admin):
-    page.context.add_cookies(ui_admin[1])
-    page.goto("/ui/administration/")
-    return page
+def signed_in(signed_in):
+    """conftest's signed-in page, on the Administration page."""
+    signed_in.goto("/ui/administration/")
+    return signed_in
 
 
 def postmaster_start(cluster):
